@@ -1,0 +1,1 @@
+"""cryoet-release: build, push and exercise the CryoET Data Portal's ingestion images."""

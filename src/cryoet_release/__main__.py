@@ -1,0 +1,3 @@
+from cryoet_release.cli import main
+
+main()

@@ -1,0 +1,248 @@
+"""The effective configuration: built-in defaults < cryoet-release.toml < environment < command-line flags.
+
+The defaults are the portal's current setup, so the tool works in the portal's repository with no file at all.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cryoet_release.console import Output
+from cryoet_release.errors import ConfigError
+from cryoet_release.models import AccountId, Environment, ImageTag, RepositoryName
+
+CONFIG_FILENAME = "cryoet-release.toml"
+CONFIG_ENV = "CRYOET_RELEASE_CONFIG"
+# Environment variables that override one config key each.
+ENV_OVERRIDES = {
+    "CRYOET_RELEASE_REGISTRY": "registry",
+    "CRYOET_RELEASE_ENGINE": "engine",
+}
+
+Source = Literal["default", "file", "env", "flag"]
+_PRECEDENCE: list[Source] = ["default", "file", "env", "flag"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ImageConfig(_Strict):
+    context: str
+    """Build context, relative to the project root (the config file's folder, else the git root)."""
+    dockerfile: str = "Dockerfile"
+    """Relative to the context."""
+    repository: RepositoryName
+    platform: str = "linux/amd64"
+
+
+class EnvironmentConfig(_Strict):
+    state_machine: str = "cryoet-ingestion-{environment}-default-wdl"
+    bucket: str
+    https_prefix: str
+    swipe_comms_bucket: str | None = None
+    """None: the account's bucket whose name contains `swipe-comms` and the environment name."""
+    swipe_wdl_bucket: str | None = None
+    """None: the account's bucket whose name contains `swipe-wdl` and the environment name."""
+
+    def state_machine_name(self, environment: str) -> str:
+        return self.state_machine.format(environment=environment)
+
+
+class ReleaseConfig(_Strict):
+    images: dict[str, ImageConfig]
+    protected_tags: list[ImageTag] = Field(default_factory=lambda: ["main"])
+    registry_account: AccountId | None = None
+    """Account of the ECR registry; None: the caller's account."""
+    registry: str | None = None
+    """Registry host used instead of the ECR host for login and push (a private mirror)."""
+    engine: Literal["docker", "podman"] | None = None
+    """None: docker if its daemon answers, else podman."""
+    environments: dict[Environment, EnvironmentConfig]
+
+
+DEFAULTS: dict[str, Any] = {
+    "images": {
+        "ingestor": {"context": "ingestion_tools", "repository": "cryoet-staging"},
+        "apiv2": {"context": "apiv2", "repository": "apiv2-x86"},
+    },
+    "protected_tags": ["main"],
+    "environments": {
+        "staging": {
+            "bucket": "cryoet-data-portal-staging",
+            "https_prefix": "https://files.cryoet.staging.si.czi.technology",
+        },
+        "prod": {
+            "bucket": "cryoet-data-portal-public",
+            "https_prefix": "https://files.cryoetdataportal.cziscience.com",
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    config: ReleaseConfig
+    root: Path
+    """Folder that relative paths (image contexts) are resolved from."""
+    path: Path | None
+    """The file read, if any."""
+    sources: dict[str, Source]
+    """Dotted key -> where its value came from."""
+
+    def flat(self) -> dict[str, Any]:
+        """The effective values as dotted keys, defaults included."""
+        return _flatten(self.config.model_dump(mode="json"))
+
+
+@dataclass
+class GlobalOptions:
+    """What the root command's options say; plugins read it from `ctx.obj`."""
+
+    profile: str | None = None
+    region: str | None = None
+    json: bool = False
+    verbose: bool = False
+    config_path: Path | None = None
+    _loaded: dict[tuple[tuple[str, Any], ...], LoadedConfig] = field(default_factory=dict, repr=False)
+    _output: Output | None = field(default=None, repr=False)
+
+    @property
+    def output(self) -> Output:
+        if self._output is None:
+            self._output = Output(json_mode=self.json, verbose=self.verbose)
+        return self._output
+
+    def config(self, **flags: Any) -> LoadedConfig:
+        """Load (once per set of flags) the effective config; flags set to None are ignored."""
+        given = tuple(sorted((k, v) for k, v in flags.items() if v is not None))
+        if given not in self._loaded:
+            self._loaded[given] = load_config(explicit=self.config_path, flags=dict(given))
+        return self._loaded[given]
+
+
+def find_git_root(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def find_config_file(start: Path) -> Path | None:
+    """The nearest cryoet-release.toml from `start` up to the git root (or the filesystem root)."""
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_FILENAME
+        if candidate.is_file():
+            return candidate
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
+def load_config(
+    *,
+    explicit: Path | None = None,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> LoadedConfig:
+    """Raises ConfigError naming the file (or variable) and the key when anything is not valid."""
+    cwd = cwd or Path.cwd()
+    environ = os.environ if environ is None else environ
+    if explicit is None and environ.get(CONFIG_ENV):
+        explicit = Path(environ[CONFIG_ENV])
+    path = explicit if explicit is not None else find_config_file(cwd)
+
+    layers: list[tuple[Source, dict[str, Any]]] = [("default", DEFAULTS)]
+    if path is not None:
+        layers.append(("file", _read_toml(path)))
+    env_layer = {key: environ[var] for var, key in ENV_OVERRIDES.items() if environ.get(var)}
+    layers.append(("env", env_layer))
+    layers.append(("flag", dict(flags or {})))
+
+    merged: dict[str, Any] = {}
+    sources: dict[str, Source] = {}
+    for source, layer in layers:
+        _merge(merged, layer)
+        sources.update(dict.fromkeys(_flatten(layer), source))
+    try:
+        config = ReleaseConfig.model_validate(merged)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, sources, path, environ)) from None
+
+    root = path.parent if path is not None else (find_git_root(cwd) or cwd)
+    return LoadedConfig(config=config, root=root.resolve(), path=path, sources=sources)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _describe(
+    error: ValidationError, sources: Mapping[str, Source], path: Path | None, environ: Mapping[str, str]
+) -> str:
+    lines = []
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        where = _origin(key, sources, path, environ)
+        lines.append(f"{where}: {key}: {message}")
+    return "\n".join(lines)
+
+
+def _origin(key: str, sources: Mapping[str, Source], path: Path | None, environ: Mapping[str, str]) -> str:
+    parts = key.split(".")
+    source: Source = "file" if path is not None else "default"
+    for n in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:n])
+        found = [
+            src for dotted, src in sources.items() if dotted == prefix or dotted.startswith(prefix + ".")
+        ]
+        if found:
+            source = max(found, key=_PRECEDENCE.index)
+            break
+    if source == "env":
+        variable = next((var for var, k in ENV_OVERRIDES.items() if k == parts[0] and var in environ), "")
+        return f"environment variable {variable}"
+    if source == "flag":
+        return "command-line flag"
+    if source == "file" and path is not None:
+        return str(path)
+    return "built-in default"

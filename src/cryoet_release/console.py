@@ -1,0 +1,107 @@
+"""Everything the tool prints.
+
+Human output goes to stdout as rich tables; diagnostics and progress go to stderr. Under `--json` stdout carries
+exactly one JSON document and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+
+class Output:
+    def __init__(self, *, json_mode: bool = False, verbose: bool = False) -> None:
+        self.json_mode = json_mode
+        self.verbose = verbose
+        self._stdout: Console | None = None
+        self._stderr: Console | None = None
+        self._emitted = False
+
+    @property
+    def stdout(self) -> Console:
+        if self._stdout is None:
+            from rich.console import Console
+
+            self._stdout = Console(file=sys.stdout, soft_wrap=True)
+        return self._stdout
+
+    @property
+    def stderr(self) -> Console:
+        if self._stderr is None:
+            from rich.console import Console
+
+            self._stderr = Console(file=sys.stderr, soft_wrap=True)
+        return self._stderr
+
+    def info(self, message: str) -> None:
+        self.stderr.print(message, highlight=False)
+
+    def warn(self, message: str) -> None:
+        self.stderr.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+    def error(self, message: str, exit_code: int) -> None:
+        """An error on stderr; under --json also the error document, unless a result was already printed."""
+        self.stderr.print("[bold red]error:[/] ", end="", highlight=False)
+        self.stderr.print(message, highlight=False, markup=False)
+        if self.json_mode and not self._emitted:
+            self._write_json({"error": {"message": message, "exit_code": exit_code}})
+
+    def result(self, document: Any, render: Callable[[], None]) -> None:
+        """The command's result: the JSON document under --json, else what `render` prints."""
+        if self.json_mode:
+            self._write_json(document)
+        else:
+            render()
+
+    def _write_json(self, document: Any) -> None:
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        sys.stdout.flush()
+        self._emitted = True
+
+    def table(
+        self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None
+    ) -> None:
+        self.stdout.print(make_table(columns, rows, title=title))
+
+    def progress(self, *, transient: bool = False) -> Progress:
+        """A progress display on stderr (so it never mixes with --json on stdout)."""
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        return Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.stderr,
+            transient=transient,
+        )
+
+
+def make_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> Table:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    return table

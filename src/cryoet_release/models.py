@@ -1,0 +1,134 @@
+"""Validated value types shared by the core and the plugins.
+
+Each string type is an `Annotated[str, ...]` whose validator says in plain words what is wrong, so the CLI can
+print `field: message` and exit 2 before anything happens.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter
+
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# Commercial (us-east-1), China (cn-north-1) and GovCloud (us-gov-west-1) partitions, plus the newer
+# two-letter-plus-digit shapes (ap-southeast-7, mx-central-1).
+_REGION = re.compile(r"(?:[a-z]{2}(?:-gov|-iso[a-z]?)?)-[a-z]+-[0-9]{1,2}")
+# ECR's documented repositoryName pattern, 2-256 characters.
+_REPOSITORY = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
+_ACCOUNT = re.compile(r"[0-9]{12}")
+_DATASET = re.compile(r"[0-9]{1,12}")
+_EXECUTION_NAME = re.compile(r"[0-9A-Za-z_-]{1,80}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_BRANCH_INVALID = re.compile(r"[^a-z0-9_.-]+")
+
+
+def _matching(pattern: re.Pattern[str], rule: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            raise ValueError(f"{shown!r} is not valid: {rule}")
+        return value
+
+    return AfterValidator(check)
+
+
+ImageTag = Annotated[
+    str,
+    _matching(_TAG, "a tag is 1-128 of A-Z a-z 0-9 _ . - and cannot start with '.' or '-'"),
+]
+AwsRegion = Annotated[
+    str, _matching(_REGION, "expected an AWS region such as us-west-2, cn-north-1 or us-gov-west-1")
+]
+
+
+def _check_repository(value: str) -> str:
+    if not 2 <= len(value) <= 256 or not _REPOSITORY.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid ECR repository name: 2-256 lowercase letters, digits and "
+            "'.', '_', '-' between them, '/' between path parts"
+        )
+    return value
+
+
+RepositoryName = Annotated[str, AfterValidator(_check_repository)]
+AccountId = Annotated[str, _matching(_ACCOUNT, "an AWS account id is exactly 12 digits")]
+DatasetId = Annotated[str, _matching(_DATASET, "a dataset id is 1-12 digits")]
+ExecutionName = Annotated[str, _matching(_EXECUTION_NAME, "an execution name is 1-80 of 0-9 A-Z a-z _ -")]
+ImageDigest = Annotated[str, _matching(_DIGEST, "a digest is sha256: and 64 lowercase hex digits")]
+
+
+class Environment(StrEnum):
+    STAGING = "staging"
+    PROD = "prod"
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def ecr_host(account: str, region: str) -> str:
+    suffix = "amazonaws.com.cn" if partition_of(region) == "aws-cn" else "amazonaws.com"
+    return f"{account}.dkr.ecr.{region}.{suffix}"
+
+
+class ImageRef(BaseModel):
+    """One image in one registry: `<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account: AccountId
+    region: AwsRegion
+    repository: RepositoryName
+    tag: ImageTag
+    digest: ImageDigest | None = None
+    registry: str | None = None
+    """Host that replaces the ECR host (a private mirror, or a test registry)."""
+
+    @property
+    def host(self) -> str:
+        return self.registry or ecr_host(self.account, self.region)
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}/{self.repository}"
+
+    @property
+    def tagged(self) -> str:
+        return f"{self.name}:{self.tag}"
+
+    @property
+    def pinned(self) -> str:
+        """The digest form when the digest is known, else the tag form."""
+        return f"{self.name}@{self.digest}" if self.digest else self.tagged
+
+    def __str__(self) -> str:
+        return self.tagged
+
+
+def branch_to_tag(branch: str) -> str:
+    """Turn a git branch name into a valid image tag, as docker/metadata-action does.
+
+    `feature/New DB` -> `feature-new-db`. Raises ValueError when nothing usable is left.
+    """
+    tag = _BRANCH_INVALID.sub("-", branch.strip().lower()).lstrip(".-")[:128]
+    if not tag:
+        raise ValueError(f"branch {branch!r} leaves no valid tag; pass --tag")
+    return tag
+
+
+_ADAPTERS: dict[object, TypeAdapter[Any]] = {}
+
+
+def validate_as(type_: Any, value: object) -> Any:
+    """Validate one value against one of the types above (raises pydantic.ValidationError)."""
+    adapter = _ADAPTERS.get(type_)
+    if adapter is None:
+        adapter = _ADAPTERS[type_] = TypeAdapter(type_)
+    return adapter.validate_python(value)
