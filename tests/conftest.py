@@ -35,7 +35,7 @@ def moto_api(endpoint: str, path: str, body: object | None = None) -> None:
 
 
 @pytest.fixture
-def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """A clean emulator, and an environment in which boto3 talks only to it."""
     moto_api(moto_server, "reset")
     for variable in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
@@ -47,7 +47,7 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     # No ~/.aws of the machine leaks into a test.
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    yield moto_server
+    return moto_server
 
 
 @pytest.fixture(autouse=True)

@@ -126,9 +126,7 @@ def test_config_show_reports_values_and_sources(repo: Path, monkeypatch: pytest.
     assert document["values"]["images.apiv2.repository"] == {"value": "apiv2-x86", "source": "default"}
 
 
-def test_config_error_through_the_cli_is_exit_2_without_traceback(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_config_error_through_the_cli_is_exit_2_without_traceback(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(repo / "cryoet-release.toml", "bogus = true\n")
     monkeypatch.chdir(repo)
     result = invoke("config", "show", entry_points=())

@@ -50,7 +50,7 @@ INVALID = [
     (ImageTag, "tag with space"),
     (ImageTag, "café"),
     (ImageTag, "main\n"),
-    (ImageTag, "ｍａｉｎ"),  # fullwidth letters
+    (ImageTag, "ｍａｉｎ"),  # noqa: RUF001 - fullwidth letters on purpose
     (AwsRegion, ""),
     (AwsRegion, "us-west"),
     (AwsRegion, "US-WEST-2"),
@@ -128,9 +128,7 @@ def test_image_ref_renders_tag_and_digest_forms() -> None:
 def test_image_ref_knows_the_china_partition_and_registry_override() -> None:
     ref = ImageRef(account="123456789012", region="cn-north-1", repository="apiv2-x86", tag="t")
     assert ref.host == "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"
-    mirror = ImageRef(
-        account="123456789012", region="us-west-2", repository="r1", tag="t", registry="127.0.0.1:5000"
-    )
+    mirror = ImageRef(account="123456789012", region="us-west-2", repository="r1", tag="t", registry="127.0.0.1:5000")
     assert mirror.tagged == "127.0.0.1:5000/r1:t"
 
 

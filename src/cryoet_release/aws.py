@@ -26,9 +26,7 @@ class Aws:
     `max_pool_connections` should be the number of threads that share a client.
     """
 
-    def __init__(
-        self, profile: str | None = None, region: str | None = None, *, max_pool_connections: int = 10
-    ):
+    def __init__(self, profile: str | None = None, region: str | None = None, *, max_pool_connections: int = 10):
         self.profile = profile
         self._region_flag = region
         self.max_pool_connections = max_pool_connections
@@ -73,8 +71,9 @@ class Aws:
                 max_pool_connections=self.max_pool_connections,
                 user_agent_extra="cryoet-release",
             )
+            session: Any = self.session  # the stubs type client() per literal service name only
             with translate_errors(self.profile):
-                self._clients[service] = self.session.client(service, region_name=self.region, config=config)
+                self._clients[service] = session.client(service, region_name=self.region, config=config)
         return self._clients[service]
 
     @cached_property
@@ -98,9 +97,7 @@ def translate_errors(profile: str | None = None) -> Iterator[None]:
             hint="List the profiles with: aws configure list-profiles",
         ) from None
     except (bce.SSOTokenLoadError, bce.UnauthorizedSSOTokenError, bce.TokenRetrievalError):
-        raise CredentialsError(
-            "the AWS SSO session has expired or was never started", hint=f"Run: {login}"
-        ) from None
+        raise CredentialsError("the AWS SSO session has expired or was never started", hint=f"Run: {login}") from None
     except (bce.NoCredentialsError, bce.PartialCredentialsError, bce.CredentialRetrievalError):
         raise CredentialsError(
             "no AWS credentials found",

@@ -1,7 +1,5 @@
 """The root command: global options, plugin mounting, and the single error boundary (errors -> exit codes)."""
 
-
-import logging
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -10,14 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click import Context  # typer vendors click and exposes no public alias of its base Context
 from typer.core import TyperGroup
 
 from cryoet_release import plugins as plugin_registry
-from cryoet_release.config import GlobalOptions
 from cryoet_release.console import Output
+from cryoet_release.context import GlobalOptions
 from cryoet_release.errors import ExitCode, PluginLoadError, ReleaseError
-
-log = logging.getLogger("cryoet_release")
 
 # Global options are accepted anywhere on the command line, as the AWS CLI accepts them:
 # `cryoet-release push --tag x --region us-west-2` means the same as `cryoet-release --region us-west-2 push ...`.
@@ -30,39 +27,39 @@ def hoist_global_options(args: Sequence[str]) -> list[str]:
     front: list[str] = []
     rest: list[str] = []
     tokens = iter(args)
-    for token in tokens:
-        if token == "--":
-            rest.append(token)
+    for arg in tokens:
+        if arg == "--":
+            rest.append(arg)
             rest.extend(tokens)
             break
-        if token in _GLOBAL_FLAGS or token.startswith(tuple(f"{o}=" for o in _GLOBAL_WITH_VALUE)):
-            front.append(token)
-        elif token in _GLOBAL_WITH_VALUE:
-            front.append(token)
+        if arg in _GLOBAL_FLAGS or arg.startswith(tuple(f"{o}=" for o in _GLOBAL_WITH_VALUE)):
+            front.append(arg)
+        elif arg in _GLOBAL_WITH_VALUE:
+            front.append(arg)
             following = next(tokens, None)
             if following is not None:
                 front.append(following)
         else:
-            rest.append(token)
+            rest.append(arg)
     return front + rest
 
 
 class ReleaseGroup(TyperGroup):
     """The root group: turns every error into one message and an exit code."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(args))
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Context) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.TyperException, typer.Abort):
             raise
         except ReleaseError as error:
-            _report(ctx, str(error), error.exit_code)
+            _report(ctx, error.message, error.exit_code, error.hint)
         except KeyboardInterrupt:
             _report(ctx, "interrupted", ExitCode.INTERRUPTED)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - the one place that reports unexpected errors
             from pydantic import ValidationError
 
             if isinstance(error, ValidationError):
@@ -81,10 +78,10 @@ def _validation_lines(error: Any) -> list[str]:
     return lines
 
 
-def _report(ctx: typer.Context, message: str, code: ExitCode) -> None:
+def _report(ctx: Context, message: str, code: ExitCode, hint: str | None = None) -> None:
     opts = ctx.find_object(GlobalOptions)
     output = opts.output if opts else Output()
-    output.error(message, code)
+    output.error(message, code, hint)
     raise typer.Exit(int(code))
 
 
@@ -102,10 +99,13 @@ def _own_version() -> str:
 
 
 def _enable_debug_logging(output: Output) -> None:
+    import logging
+
     from rich.logging import RichHandler
 
     # Only our own logger: botocore's debug log prints response bodies, ECR tokens included.
     handler = RichHandler(console=output.stderr, show_path=False, show_time=False)
+    log = logging.getLogger("cryoet_release")
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
 
@@ -115,9 +115,7 @@ def config_show(ctx: typer.Context) -> None:
     opts: GlobalOptions = ctx.ensure_object(GlobalOptions)
     loaded = opts.config()
     flat = loaded.flat()
-    values = {
-        key: {"value": value, "source": loaded.sources.get(key, "default")} for key, value in flat.items()
-    }
+    values = {key: {"value": value, "source": loaded.sources.get(key, "default")} for key, value in flat.items()}
     file = str(loaded.path) if loaded.path else None
     opts.output.result(
         {"file": file, "root": str(loaded.root), "values": values},
@@ -139,6 +137,7 @@ def create_app(plugins: Sequence[plugin_registry.Plugin]) -> typer.Typer:
         cls=ReleaseGroup,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
+        rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
 
@@ -155,9 +154,7 @@ def create_app(plugins: Sequence[plugin_registry.Plugin]) -> typer.Typer:
         profile: Annotated[
             str | None, typer.Option(help="AWS profile to use (else AWS_PROFILE, else the default chain).")
         ] = None,
-        region: Annotated[
-            str | None, typer.Option(help="AWS region (else AWS_REGION, else the profile's).")
-        ] = None,
+        region: Annotated[str | None, typer.Option(help="AWS region (else AWS_REGION, else the profile's).")] = None,
         json_output: Annotated[
             bool, typer.Option("--json", help="Print one JSON document on stdout; diagnostics go to stderr.")
         ] = False,
@@ -180,9 +177,7 @@ def create_app(plugins: Sequence[plugin_registry.Plugin]) -> typer.Typer:
         ] = False,
     ) -> None:
         """Build, push and exercise the CryoET Data Portal's ingestion images."""
-        ctx.obj = GlobalOptions(
-            profile=profile, region=region, json=json_output, verbose=verbose, config_path=config
-        )
+        ctx.obj = GlobalOptions(profile=profile, region=region, json=json_output, verbose=verbose, config_path=config)
         if verbose:
             _enable_debug_logging(ctx.obj.output)
 
@@ -232,6 +227,6 @@ def main(argv: Sequence[str] | None = None, entry_points: Iterable[EntryPoint] |
     try:
         app = build_app(entry_points)
     except ReleaseError as error:
-        Output().error(str(error), error.exit_code)
+        Output().error(error.message, error.exit_code, error.hint)
         sys.exit(int(error.exit_code))
     app(args=list(argv) if argv is not None else None, prog_name="cryoet-release")

@@ -9,13 +9,12 @@ import copy
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cryoet_release.console import Output
 from cryoet_release.errors import ConfigError
 from cryoet_release.models import AccountId, Environment, ImageTag, RepositoryName
 
@@ -101,32 +100,6 @@ class LoadedConfig:
     def flat(self) -> dict[str, Any]:
         """The effective values as dotted keys, defaults included."""
         return _flatten(self.config.model_dump(mode="json"))
-
-
-@dataclass
-class GlobalOptions:
-    """What the root command's options say; plugins read it from `ctx.obj`."""
-
-    profile: str | None = None
-    region: str | None = None
-    json: bool = False
-    verbose: bool = False
-    config_path: Path | None = None
-    _loaded: dict[tuple[tuple[str, Any], ...], LoadedConfig] = field(default_factory=dict, repr=False)
-    _output: Output | None = field(default=None, repr=False)
-
-    @property
-    def output(self) -> Output:
-        if self._output is None:
-            self._output = Output(json_mode=self.json, verbose=self.verbose)
-        return self._output
-
-    def config(self, **flags: Any) -> LoadedConfig:
-        """Load (once per set of flags) the effective config; flags set to None are ignored."""
-        given = tuple(sorted((k, v) for k, v in flags.items() if v is not None))
-        if given not in self._loaded:
-            self._loaded[given] = load_config(explicit=self.config_path, flags=dict(given))
-        return self._loaded[given]
 
 
 def find_git_root(start: Path) -> Path | None:
@@ -232,9 +205,7 @@ def _origin(key: str, sources: Mapping[str, Source], path: Path | None, environ:
     source: Source = "file" if path is not None else "default"
     for n in range(len(parts), 0, -1):
         prefix = ".".join(parts[:n])
-        found = [
-            src for dotted, src in sources.items() if dotted == prefix or dotted.startswith(prefix + ".")
-        ]
+        found = [src for dotted, src in sources.items() if dotted == prefix or dotted.startswith(prefix + ".")]
         if found:
             source = max(found, key=_PRECEDENCE.index)
             break

@@ -47,12 +47,12 @@ class Output:
     def warn(self, message: str) -> None:
         self.stderr.print(f"[yellow]warning:[/] {message}", highlight=False)
 
-    def error(self, message: str, exit_code: int) -> None:
+    def error(self, message: str, exit_code: int, hint: str | None = None) -> None:
         """An error on stderr; under --json also the error document, unless a result was already printed."""
         self.stderr.print("[bold red]error:[/] ", end="", highlight=False)
-        self.stderr.print(message, highlight=False, markup=False)
+        self.stderr.print(message if hint is None else f"{message}\n{hint}", highlight=False, markup=False)
         if self.json_mode and not self._emitted:
-            self._write_json({"error": {"message": message, "exit_code": exit_code}})
+            self._write_json({"error": {"message": message, "hint": hint, "exit_code": exit_code}})
 
     def result(self, document: Any, render: Callable[[], None]) -> None:
         """The command's result: the JSON document under --json, else what `render` prints."""
@@ -66,9 +66,7 @@ class Output:
         sys.stdout.flush()
         self._emitted = True
 
-    def table(
-        self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None
-    ) -> None:
+    def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
         self.stdout.print(make_table(columns, rows, title=title))
 
     def progress(self, *, transient: bool = False) -> Progress:

@@ -39,9 +39,7 @@ ImageTag = Annotated[
     str,
     _matching(_TAG, "a tag is 1-128 of A-Z a-z 0-9 _ . - and cannot start with '.' or '-'"),
 ]
-AwsRegion = Annotated[
-    str, _matching(_REGION, "expected an AWS region such as us-west-2, cn-north-1 or us-gov-west-1")
-]
+AwsRegion = Annotated[str, _matching(_REGION, "expected an AWS region such as us-west-2, cn-north-1 or us-gov-west-1")]
 
 
 def _check_repository(value: str) -> str:

@@ -1,0 +1,43 @@
+"""What the root command's options say, handed to every command as `ctx.obj`.
+
+Kept apart from config.py so that parsing options and printing `--help` never import pydantic's models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryoet_release.console import Output
+
+if TYPE_CHECKING:
+    from cryoet_release.config import LoadedConfig
+
+
+@dataclass
+class GlobalOptions:
+    """What the root command's options say; plugins read it from `ctx.obj`."""
+
+    profile: str | None = None
+    region: str | None = None
+    json: bool = False
+    verbose: bool = False
+    config_path: Path | None = None
+    _loaded: dict[tuple[tuple[str, Any], ...], LoadedConfig] = field(default_factory=dict, repr=False)
+    _output: Output | None = field(default=None, repr=False)
+
+    @property
+    def output(self) -> Output:
+        if self._output is None:
+            self._output = Output(json_mode=self.json, verbose=self.verbose)
+        return self._output
+
+    def config(self, **flags: Any) -> LoadedConfig:
+        """Load (once per set of flags) the effective config; flags set to None are ignored."""
+        given = tuple(sorted((k, v) for k, v in flags.items() if v is not None))
+        if given not in self._loaded:
+            from cryoet_release.config import load_config
+
+            self._loaded[given] = load_config(explicit=self.config_path, flags=dict(given))
+        return self._loaded[given]

@@ -1,0 +1,56 @@
+"""The AWS foundation against the real emulator: region resolution and credential errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cryoet_release.aws import Aws
+from cryoet_release.errors import CredentialsError, RegionError
+
+
+def test_account_comes_from_sts(aws: str) -> None:
+    assert Aws().account == "123456789012"
+
+
+def test_region_precedence(aws: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "aws-config").write_text("[profile dev]\nregion = ap-south-1\n")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    assert Aws(profile="dev").region == "ap-south-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert Aws(profile="dev").region == "eu-west-1"
+    monkeypatch.setenv("AWS_REGION", "eu-west-2")
+    assert Aws(profile="dev").region == "eu-west-2"
+    assert Aws(profile="dev", region="us-east-2").region == "us-east-2"
+
+
+def test_no_region_says_what_to_do(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    with pytest.raises(RegionError) as caught:
+        _ = Aws().region
+    assert "pass --region, set AWS_REGION" in str(caught.value)
+
+
+def test_bad_region_is_refused_before_any_call(aws: str) -> None:
+    with pytest.raises(RegionError, match="expected an AWS region"):
+        _ = Aws(region="mars-1").region
+
+
+def test_unknown_profile(aws: str) -> None:
+    with pytest.raises(CredentialsError, match="AWS profile 'ghost' is not configured"):
+        _ = Aws(profile="ghost").account
+
+
+def test_expired_sso_session_says_sso_login(aws: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("HOME", str(tmp_path))  # an empty SSO token cache
+    (tmp_path / "aws-config").write_text(
+        "[profile portal]\nsso_session = czi\nsso_account_id = 123456789012\nsso_role_name = dev\n"
+        "region = us-west-2\n\n[sso-session czi]\nsso_start_url = https://example.invalid/start\n"
+        "sso_region = us-west-2\n"
+    )
+    with pytest.raises(CredentialsError) as caught:
+        _ = Aws(profile="portal").account
+    assert caught.value.hint == "Run: aws sso login --profile portal"

@@ -1,0 +1,125 @@
+"""The root command: global options anywhere, the error boundary, --json discipline, --version."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cryoet_release.cli import hoist_global_options
+from tests.conftest import invoke
+from tests.test_plugins import third_party
+
+PROBE = textwrap.dedent(
+    """
+    import typer
+    from cryoet_release.aws import Aws
+    from cryoet_release.context import GlobalOptions
+    from cryoet_release.errors import ResourceNotFound
+    from cryoet_release.models import ImageRef
+
+    app = typer.Typer()
+
+    @app.command()
+    def fail(kind: str) -> None:
+        if kind == "release":
+            raise ResourceNotFound("repository 'x' not found", hint="create it")
+        if kind == "validation":
+            ImageRef(account="1", region="us-west-2", repository="r1", tag="main")
+        if kind == "interrupt":
+            raise KeyboardInterrupt
+        if kind == "bug":
+            secret = "hunter2-local-variable"
+            raise ZeroDivisionError("a bug")
+
+    @app.command()
+    def whoami(ctx: typer.Context) -> None:
+        opts = ctx.ensure_object(GlobalOptions)
+        aws = Aws(opts.profile, opts.region)
+        opts.output.result({"account": aws.account, "region": aws.region}, lambda: typer.echo(aws.account))
+    """
+)
+
+
+@pytest.fixture
+def probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    third_party(tmp_path, monkeypatch, ("probe-plugin", {"probe": PROBE}))
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["push", "--tag", "x", "--region", "eu-west-1"], ["--region", "eu-west-1", "push", "--tag", "x"]),
+        (["enqueue", "db-import", "--json", "-v"], ["--json", "-v", "enqueue", "db-import"]),
+        (["build", "--profile=dev", "--", "--json"], ["--profile=dev", "build", "--", "--json"]),
+        (["--region"], ["--region"]),
+    ],
+)
+def test_global_options_are_accepted_anywhere(args: list[str], expected: list[str]) -> None:
+    assert hoist_global_options(args) == expected
+
+
+def test_release_error_is_one_message_and_its_exit_code(probe: None) -> None:
+    result = invoke("probe", "fail", "release")
+    assert result.exit_code == 3
+    assert result.stderr == "error: repository 'x' not found\ncreate it\n"
+    assert result.stdout == ""
+
+
+def test_validation_error_is_exit_2_naming_the_field(probe: None) -> None:
+    result = invoke("probe", "fail", "validation")
+    assert result.exit_code == 2
+    assert "account: '1' is not valid: an AWS account id is exactly 12 digits" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_interrupt_is_130(probe: None) -> None:
+    assert invoke("probe", "fail", "interrupt").exit_code == 130
+
+
+def test_unexpected_error_shows_a_traceback_without_locals(probe: None) -> None:
+    result = invoke("probe", "fail", "bug")
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr
+    assert "ZeroDivisionError" in result.stderr
+    assert "hunter2-local-variable" not in result.stderr.split("ZeroDivisionError")[-1]
+    assert "secret =" in result.stderr or "a bug" in result.stderr
+
+
+def test_json_errors_are_one_document_on_stdout(probe: None) -> None:
+    result = invoke("--json", "probe", "fail", "release")
+    assert result.exit_code == 3
+    assert json.loads(result.stdout) == {
+        "error": {"message": "repository 'x' not found", "hint": "create it", "exit_code": 3}
+    }
+
+
+def test_usage_errors_are_exit_2(probe: None) -> None:
+    assert invoke("probe", "fail").exit_code == 2
+    assert invoke("no-such-command").exit_code == 2
+
+
+def test_version_lists_the_plugins(probe: None) -> None:
+    result = invoke("--version")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("cryoet-release ")
+    assert "  probe: probe-plugin 1.2.3" in lines
+
+
+def test_aws_foundation_through_a_plugin(probe: None, aws: str) -> None:
+    result = invoke("probe", "whoami", "--json", "--region", "eu-west-1")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"account": "123456789012", "region": "eu-west-1"}
+
+
+def test_no_credentials_is_exit_3_with_what_to_do(probe: None, aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    result = invoke("probe", "whoami")
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: no AWS credentials found\n")
+    assert "aws sso login" in result.stderr
