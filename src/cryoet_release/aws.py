@@ -1,8 +1,8 @@
 """Every boto3 call the tool makes.
 
-Functions take an `Aws` (one session, one client per service) and return plain values or models; botocore's
-exceptions are translated into the errors of `errors.py` here and nowhere else. boto3's own credential chain,
-retries and `AWS_ENDPOINT_URL` are used as they are.
+Functions take an `Aws` (one session, one client per service) and return plain values; botocore's exceptions are
+translated into the errors of `errors.py` here and nowhere else. boto3's own credential chain, retries and
+`AWS_ENDPOINT_URL` are used as they are. Import this module inside command bodies: it imports boto3.
 """
 
 from __future__ import annotations
@@ -11,13 +11,16 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cryoet_release.errors import AwsError, CredentialsError, RegionError
-from cryoet_release.models import AwsRegion, validate_as
+import boto3
+from botocore import exceptions as bce
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
-if TYPE_CHECKING:
-    import boto3
+from cryoet_release.errors import AwsError, CredentialsError, RegionError, ResourceNotFound
+from cryoet_release.models import AwsRegion, partition_of, validate_as
 
 
 class Aws:
@@ -34,8 +37,6 @@ class Aws:
 
     @cached_property
     def session(self) -> boto3.Session:
-        import boto3
-
         with translate_errors(self.profile):
             return boto3.Session(profile_name=self.profile)
 
@@ -54,8 +55,6 @@ class Aws:
                 f"no AWS region: pass --region, set AWS_REGION, or set a region for {where}",
                 hint=f"aws configure set region us-west-2{f' --profile {self.profile}' if self.profile else ''}",
             )
-        from pydantic import ValidationError
-
         try:
             return str(validate_as(AwsRegion, region))
         except ValidationError as error:
@@ -64,10 +63,9 @@ class Aws:
     def client(self, service: str) -> Any:
         """A client with standard retries, shared by up to `max_pool_connections` threads."""
         if service not in self._clients:
-            from botocore.config import Config
-
+            # Standard retries; the number of attempts is botocore's (AWS_MAX_ATTEMPTS, else its default).
             config = Config(
-                retries={"mode": "standard", "max_attempts": 5},
+                retries={"mode": "standard"},
                 max_pool_connections=self.max_pool_connections,
                 user_agent_extra="cryoet-release",
             )
@@ -86,8 +84,6 @@ class Aws:
 @contextmanager
 def translate_errors(profile: str | None = None) -> Iterator[None]:
     """Turn botocore's credential, region and connection errors into one actionable line each."""
-    from botocore import exceptions as bce
-
     login = f"aws sso login --profile {profile}" if profile else "aws sso login"
     try:
         yield
@@ -107,7 +103,7 @@ def translate_errors(profile: str | None = None) -> Iterator[None]:
         raise RegionError("no AWS region: pass --region or set AWS_REGION") from None
     except bce.EndpointConnectionError as error:
         raise AwsError(f"cannot reach AWS at {error.kwargs.get('endpoint_url', '?')}") from None
-    except bce.ClientError as error:
+    except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")
         if code in {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}:
@@ -117,3 +113,94 @@ def translate_errors(profile: str | None = None) -> Iterator[None]:
                 f"AWS rejected the credentials ({code})", hint="Check --profile / AWS_PROFILE"
             ) from None
         raise AwsError(f"{error.operation_name}: {code}: {message}") from error
+
+
+# --- S3 -------------------------------------------------------------------------------------------------------
+
+
+def bucket_names(aws: Aws) -> list[str]:
+    with translate_errors(aws.profile):
+        return [bucket["Name"] for bucket in aws.client("s3").list_buckets().get("Buckets", [])]
+
+
+def list_subprefixes(aws: Aws, bucket: str, prefix: str) -> tuple[list[str], int]:
+    """The sub-prefixes right under `prefix` (ListObjectsV2 with Delimiter '/'), and the number of calls made."""
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
+    found: list[str] = []
+    calls = 0
+    with translate_errors(aws.profile):
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+                calls += 1
+                found.extend(common["Prefix"] for common in page.get("CommonPrefixes", []))
+        except ClientError as error:
+            if _code(error) == "NoSuchBucket":
+                raise ResourceNotFound(f"S3 bucket {bucket!r} does not exist in this account") from None
+            raise
+    return found, calls
+
+
+def object_exists(aws: Aws, bucket: str, key: str) -> bool:
+    with translate_errors(aws.profile):
+        try:
+            aws.client("s3").head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if _code(error) in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+    return True
+
+
+# --- ECR ------------------------------------------------------------------------------------------------------
+
+
+def image_digest(aws: Aws, *, registry_id: str, repository: str, tag: str) -> str | None:
+    """The digest of `repository:tag` in that registry, or None when the tag or the repository is missing."""
+    with translate_errors(aws.profile):
+        try:
+            response = aws.client("ecr").describe_images(
+                registryId=registry_id, repositoryName=repository, imageIds=[{"imageTag": tag}]
+            )
+        except ClientError as error:
+            if _code(error) in {"ImageNotFoundException", "RepositoryNotFoundException"}:
+                return None
+            raise
+    details = response.get("imageDetails", [])
+    return str(details[0]["imageDigest"]) if details else None
+
+
+# --- Step Functions -------------------------------------------------------------------------------------------
+
+
+def state_machine_arn(aws: Aws, name: str) -> str:
+    """The ARN of the named state machine in the session's account and region. Raises ResourceNotFound."""
+    arn = f"arn:{partition_of(aws.region)}:states:{aws.region}:{aws.account}:stateMachine:{name}"
+    with translate_errors(aws.profile):
+        try:
+            aws.client("stepfunctions").describe_state_machine(stateMachineArn=arn)
+        except ClientError as error:
+            if _code(error) in {"StateMachineDoesNotExist", "InvalidArn"}:
+                raise ResourceNotFound(f"state machine {name!r} does not exist in {aws.account} {aws.region}") from None
+            raise
+    return arn
+
+
+def start_execution(aws: Aws, *, state_machine: str, name: str, document: str) -> tuple[str, str]:
+    """StartExecution; returns the execution ARN and its start date (ISO 8601).
+
+    Errors are botocore's own (after its retries), so callers can record the code of each failed job.
+    """
+    response = aws.client("stepfunctions").start_execution(stateMachineArn=state_machine, name=name, input=document)
+    return str(response["executionArn"]), response["startDate"].isoformat()
+
+
+def error_code(error: BaseException) -> str:
+    """A short code for a failed AWS call: the service's error code, else the exception's type."""
+    if isinstance(error, ClientError):
+        return _code(error) or "ClientError"
+    return type(error).__name__
+
+
+def _code(error: Exception) -> str:
+    response: dict[str, Any] = getattr(error, "response", {})
+    return str(response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,303 @@
+"""`enqueue` against the real AWS emulator (moto server): every started input is read back and compared with an
+expected document written out here, key for key, as DESIGN.md's contract says."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ConnectionClosedError
+from botocore.httpsession import URLLib3Session
+
+from tests.conftest import invoke
+from tests.portal import ACCOUNT, seed, started_inputs, state_machine_arn
+
+STAGING_ARN = "arn:aws:states:us-west-2:123456789012:stateMachine:cryoet-ingestion-staging-default-wdl"
+PROD_ARN = "arn:aws:states:us-west-2:123456789012:stateMachine:cryoet-ingestion-prod-default-wdl"
+INGESTOR = "123456789012.dkr.ecr.us-west-2.amazonaws.com/cryoet-staging"
+APIV2 = "123456789012.dkr.ecr.us-west-2.amazonaws.com/apiv2-x86"
+NAME = re.compile(r"[0-9A-Za-z_-]{1,80}")
+
+
+@pytest.fixture
+def portal(aws: str) -> dict[str, str]:
+    return seed(tags=("main", "db-new-feature"))
+
+
+def only(inputs: dict[str, dict[str, Any]], suffix: str) -> tuple[str, dict[str, Any]]:
+    matching = [(name, doc) for name, doc in inputs.items() if name.endswith(suffix)]
+    assert len(matching) == 1, sorted(inputs)
+    name, document = matching[0]
+    assert NAME.fullmatch(name)
+    return name, document
+
+
+def test_db_import_defaults(portal: dict[str, str]) -> None:
+    result = invoke("enqueue", "db-import", "--import-everything", "--include-dataset", "1052")
+    assert result.exit_code == 0, result.output
+
+    inputs = started_inputs("staging")
+    name, document = only(inputs, "-db-import-1052")
+    assert document == {
+        "Input": {
+            "Run": {
+                "aws_region": "us-west-2",
+                "docker_image_id": f"{INGESTOR}:main",
+                "s3_bucket": "cryoet-data-portal-staging",
+                "https_prefix": "https://files.cryoet.staging.si.czi.technology",
+                "flags": "--import-everything --s3-prefix 1052 --debug",
+                "environment": "staging",
+                "v2_docker_image_id": f"{APIV2}:main",
+            }
+        },
+        "OutputPrefix": f"s3://cryoet-staging-swipe-comms/swipe/swipe-job-output/{name}/results",
+        "RUN_WDL_URI": "s3://cryoet-staging-swipe-wdl/db_import-v0.0.3.wdl",
+        "RunEC2Memory": 4000,
+        "RunEC2Vcpu": 1,
+        "RunSPOTMemory": 4000,
+        "RunSPOTVcpu": 1,
+        "StateMachineArn": STAGING_ARN,
+    }
+    assert len(inputs) == 1  # 1052 never matches 10521
+
+
+def test_db_import_discovers_datasets_with_metadata_only(portal: dict[str, str]) -> None:
+    result = invoke("--json", "enqueue", "db-import", "--import-runs", "--exclude-dataset", "10001")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["started"] == 3
+    assert report["failed"] == 0
+    keys = sorted(execution["key"] for execution in report["executions"])
+    assert keys == ["10000", "1052", "10521"]
+    assert {e["execution_arn"] for e in report["executions"]} == {
+        f"arn:aws:states:us-west-2:{ACCOUNT}:execution:cryoet-ingestion-staging-default-wdl:{name}"
+        for name in started_inputs("staging")
+    }
+
+
+def test_db_import_prod_with_every_option(portal: dict[str, str]) -> None:
+    result = invoke(
+        "enqueue", "db-import", "--environment", "prod", "--yes", "--ecr-tag", "db-new-feature",
+        "--import-runs", "--import-annotations", "--deposition-id", "10300", "--deposition-id", "10301",
+        "--anonymous", "--no-debug", "--memory", "8000", "--swipe-wdl-key", "db_import-v0.0.4.wdl",
+        "--s3-bucket", "cryoet-data-portal-staging", "--filter-datasets", "1000.",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    inputs = started_inputs("prod")
+    assert sorted(name.rsplit("-", 1)[1] for name in inputs) == ["10000", "10001"]
+    name, document = only(inputs, "-db-import-10001")
+    assert document == {
+        "Input": {
+            "Run": {
+                "aws_region": "us-west-2",
+                "docker_image_id": f"{INGESTOR}:db-new-feature",
+                "s3_bucket": "cryoet-data-portal-staging",
+                "https_prefix": "https://files.cryoetdataportal.cziscience.com",
+                "flags": "--import-annotations --import-runs --deposition-id 10300 --deposition-id 10301 "
+                "--anonymous --s3-prefix 10001",
+                "environment": "prod",
+                "v2_docker_image_id": f"{APIV2}:db-new-feature",
+            }
+        },
+        "OutputPrefix": f"s3://cryoet-prod-swipe-comms/swipe/swipe-job-output/{name}/results",
+        "RUN_WDL_URI": "s3://cryoet-prod-swipe-wdl/db_import-v0.0.4.wdl",
+        "RunEC2Memory": 8000,
+        "RunEC2Vcpu": 1,
+        "RunSPOTMemory": 8000,
+        "RunSPOTVcpu": 1,
+        "StateMachineArn": PROD_ARN,
+    }
+    assert started_inputs("staging") == {}
+
+
+def test_sync_datasets_and_depositions(portal: dict[str, str]) -> None:
+    result = invoke(
+        "enqueue", "sync", "--include-dataset", "10000", "--include-deposition", "10300",
+        "--exclude", "*", "--include", "*.json", "--exclude", "it's/*", "--delete-files", "--dryrun",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    inputs = started_inputs("staging")
+    assert len(inputs) == 2
+    flags = "--exclude '*' --include '*.json' --exclude 'it'\"'\"'s/*' --delete --dryrun"
+    dataset_name, dataset = only(inputs, "-sync-10000")
+    assert dataset == {
+        "Input": {
+            "Run": {
+                "aws_region": "us-west-2",
+                "docker_image_id": f"{INGESTOR}:main",
+                "input_bucket": "cryoet-data-portal-staging",
+                "input_path": "10000",
+                "output_bucket": "cryoet-data-portal-public",
+                "output_path": "10000",
+                "flags": flags,
+            }
+        },
+        "OutputPrefix": f"s3://cryoet-staging-swipe-comms/swipe/swipe-job-output/{dataset_name}/results",
+        "RUN_WDL_URI": "s3://cryoet-staging-swipe-wdl/sync-v0.0.1.wdl",
+        "RunEC2Memory": 4000,
+        "RunEC2Vcpu": 1,
+        "RunSPOTMemory": 4000,
+        "RunSPOTVcpu": 1,
+        "StateMachineArn": STAGING_ARN,
+    }
+    deposition_name = next(name for name in inputs if name != dataset_name)
+    assert inputs[deposition_name]["Input"]["Run"] == {
+        "aws_region": "us-west-2",
+        "docker_image_id": f"{INGESTOR}:main",
+        "input_bucket": "cryoet-data-portal-staging",
+        "input_path": "depositions_metadata/10300",
+        "output_bucket": "cryoet-data-portal-public",
+        "output_path": "depositions_metadata/10300",
+        "flags": flags,
+    }
+
+
+def test_validate_runs_on_staging(portal: dict[str, str]) -> None:
+    result = invoke("enqueue", "validate", "10000", "10001", "--ecr-tag", "db-new-feature")
+    assert result.exit_code == 0, result.output
+    inputs = started_inputs("staging")
+    assert len(inputs) == 2
+    name, document = only(inputs, "-validate-10001")
+    assert document == {
+        "Input": {
+            "Run": {
+                "aws_region": "us-west-2",
+                "docker_image_id": f"{INGESTOR}:db-new-feature",
+                "dataset": "10001",
+                "input_bucket": "cryoet-data-portal-staging",
+                "output_bucket": "cryoet-data-portal-staging",
+                "output_dir": "validation_results",
+                "extra_args": "",
+                "config_file": "",
+                "flags": "",
+                "test_entity": "standardized",
+            }
+        },
+        "OutputPrefix": f"s3://cryoet-staging-swipe-comms/swipe/swipe-job-output/{name}/results",
+        "RUN_WDL_URI": "s3://cryoet-staging-swipe-wdl/validate_dataset-v0.0.2.wdl",
+        "RunEC2Memory": 4000,
+        "RunEC2Vcpu": 1,
+        "RunSPOTMemory": 4000,
+        "RunSPOTVcpu": 1,
+        "StateMachineArn": STAGING_ARN,
+    }
+
+
+def test_source_validate(portal: dict[str, str]) -> None:
+    result = invoke("enqueue", "source-validate", "dataset_configs/10000.yaml")
+    assert result.exit_code == 0, result.output
+    inputs = started_inputs("staging")
+    name, document = only(inputs, next(iter(inputs))[-20:])
+    assert NAME.fullmatch(name)
+    assert document["Input"]["Run"] == {
+        "aws_region": "us-west-2",
+        "docker_image_id": f"{INGESTOR}:main",
+        "dataset": "10000",
+        "input_bucket": "cryoetportal-rawdatasets-dev",
+        "output_bucket": "cryoet-data-portal-staging",
+        "output_dir": "source_validation_results",
+        "extra_args": "",
+        "config_file": "dataset_configs/10000.yaml",
+        "flags": "--no-multiprocessing",
+        "test_entity": "source",
+    }
+    assert document["RUN_WDL_URI"] == "s3://cryoet-staging-swipe-wdl/validate_dataset-v0.0.2.wdl"
+
+
+def test_pin_digest_runs_the_image_resolved_now(portal: dict[str, str]) -> None:
+    result = invoke("enqueue", "db-import", "--include-dataset", "10000", "--pin-digest")
+    assert result.exit_code == 0, result.output
+    run = only(started_inputs(), "-db-import-10000")[1]["Input"]["Run"]
+    assert run["docker_image_id"] == f"{INGESTOR}@{portal['cryoet-staging:main']}"
+    assert run["v2_docker_image_id"] == f"{APIV2}@{portal['apiv2-x86:main']}"
+
+
+def test_missing_tag_is_refused_and_nothing_starts(portal: dict[str, str]) -> None:
+    result = invoke("enqueue", "db-import", "--ecr-tag", "never-pushed", "--include-dataset", "10000")
+    assert result.exit_code == 3
+    assert f"{INGESTOR}:never-pushed" in result.stderr
+    assert f"{APIV2}:never-pushed" in result.stderr
+    assert "cryoet-release build --tag never-pushed" in result.stderr
+    assert started_inputs("staging") == {}
+
+
+def test_wrong_environment_names_what_is_missing(aws: str) -> None:
+    seed(environments=("staging",))
+    result = invoke("enqueue", "db-import", "--environment", "prod", "--yes", "--include-dataset", "10000")
+    assert result.exit_code == 3
+    assert "state machine 'cryoet-ingestion-prod-default-wdl' does not exist" in result.stderr
+    assert "no swipe-comms bucket" in result.stderr
+    assert "AWS profile is probably wrong for the prod environment" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["db-import", "--filter-datasets", "(unclosed"], "filter-datasets.0: Input should be a valid regular"),
+        (["db-import", "--include-dataset", "10a"], "include-dataset.0: '10a' is not valid"),
+        (["db-import", "--memory", "0"], "memory: Input should be greater than or equal to 128"),
+        (["db-import", "--parallelism", "0"], "parallelism: Input should be greater than or equal to 1"),
+        (["db-import", "--ecr-tag", "-bad"], "ecr-tag: '-bad' is not valid"),
+        (["db-import", "--environment", "dev"], "environment: Input should be 'staging' or 'prod'"),
+        (["validate", "not-an-id"], "'not-an-id' is not valid: a dataset id is 1-12 digits"),
+        (["db-import", "--memory", "lots"], "Invalid value for '--memory'"),
+    ],
+)
+def test_bad_input_is_exit_2_before_anything(portal: dict[str, str], args: list[str], message: str) -> None:
+    result = invoke("enqueue", *args)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert started_inputs("staging") == {}
+
+
+def test_prod_off_a_terminal_without_yes_is_exit_2(portal: dict[str, str]) -> None:
+    result = invoke("enqueue", "db-import", "--environment", "prod", "--include-dataset", "10000")
+    assert result.exit_code == 2
+    assert "pass --yes" in result.stderr
+    assert started_inputs("prod") == {}
+
+
+def test_dry_run_prints_every_input_and_starts_nothing(portal: dict[str, str]) -> None:
+    result = invoke("--json", "enqueue", "db-import", "--dry-run", "--include-dataset", "10000")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["dry_run"] is True
+    (execution,) = plan["executions"]
+    assert execution["input"]["Input"]["Run"]["flags"] == "--s3-prefix 10000 --debug"
+    assert execution["bytes"] == len(json.dumps(execution["input"], separators=(",", ":")).encode())
+    assert started_inputs("staging") == {}
+
+
+def fail_start_execution(monkeypatch: pytest.MonkeyPatch, should_fail: Callable[[dict[str, Any]], bool]) -> None:
+    """Inject a connection failure at the outermost boundary (the HTTP session) for chosen StartExecutions."""
+    original = URLLib3Session.send
+
+    def send(self: URLLib3Session, request: Any) -> Any:
+        target = request.headers.get("X-Amz-Target", b"")
+        if b"StartExecution" in (target if isinstance(target, bytes) else target.encode()):
+            body = json.loads(request.body)
+            if should_fail(body):
+                raise ConnectionClosedError(endpoint_url=request.url)
+        return original(self, request)
+
+    monkeypatch.setattr(URLLib3Session, "send", send)
+
+
+def test_a_failed_submission_is_listed_and_exits_1(portal: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    fail_start_execution(monkeypatch, lambda body: body["name"].endswith("-10001"))
+    result = invoke("--json", "enqueue", "db-import", "--include-dataset", "10000", "--include-dataset", "10001")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    failed = [e for e in report["executions"] if e["status"] == "failed"]
+    assert [e["key"] for e in failed] == ["10001"]
+    assert failed[0]["error_code"] == "ConnectionClosedError"
+    assert "1 of 2 submissions failed" in result.stderr
+    assert [name.rsplit("-", 1)[1] for name in started_inputs()] == ["10000"]
+
+
+def test_state_machine_arn_helper_matches_the_contract() -> None:
+    assert state_machine_arn("staging") == STAGING_ARN
