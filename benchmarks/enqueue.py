@@ -1,0 +1,155 @@
+"""Submission throughput and planning cost, against one moto server started here (a separate process).
+
+Three contenders submit the same 1,000 jobs, each to a freshly reset emulator:
+- cryoet-release: its own submission path (one shared client, a thread pool of --parallelism, botocore retries);
+- the anchor's pattern: ProcessPoolExecutor(20) with a new boto3 Session and client per job (the baseline);
+- raw threaded boto3: one client, 16 threads (the ceiling).
+Then planning: 10,000 dataset prefixes, counting S3 calls and the client's CPU seconds.
+Targets: >= 5x the anchor's pattern, >= 0.8x the ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from cryoet_release.aws import Aws
+from cryoet_release.console import Output
+from cryoet_release_plugins.enqueue.jobs import DatasetSelection, Job, JobSpec, Target, make_jobs
+from cryoet_release_plugins.enqueue.runner import Submission, discover_datasets
+
+REGION = "us-west-2"
+MACHINE = "bench-default-wdl"
+PASS = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+            return process, endpoint
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("moto server did not start")
+
+
+def reset(endpoint: str) -> str:
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).close()
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    role = "arn:aws:iam::123456789012:role/swipe"
+    return str(sfn.create_state_machine(name=MACHINE, definition=PASS, roleArn=role)["stateMachineArn"])
+
+
+def jobs_for(batch: str, count: int, arn: str) -> list[Job]:
+    target = Target(region=REGION, state_machine_arn=arn, comms_bucket="comms", wdl_bucket="wdl")
+    specs = [JobSpec(str(10000 + n), {"flags": f"--s3-prefix {10000 + n} --debug"}) for n in range(count)]
+    return make_jobs(specs, target, batch=batch, kind="db-import", image="img:main", wdl_key="w.wdl", memory=4000)
+
+
+def anchor_start(job: tuple[str, str, str]) -> str:
+    """The anchor's per-job work: a new session and client in a worker process, then StartExecution."""
+    arn, name, document = job
+    client = boto3.Session().client("stepfunctions", region_name=REGION)
+    return str(client.start_execution(stateMachineArn=arn, name=name, input=document)["executionArn"])
+
+
+def timed(run: Any) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--datasets", type=int, default=10_000)
+    args = parser.parse_args()
+
+    process, endpoint = start_moto()
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION=REGION
+    )
+    try:
+        results: dict[str, float] = {}
+
+        arn = reset(endpoint)
+        jobs = jobs_for("tool", args.jobs, arn)
+        aws = Aws(region=REGION, max_pool_connections=20)
+        submission = Submission(aws, arn, parallelism=20)
+        results["cryoet-release"] = timed(lambda: submission.run(jobs, Output()))
+        assert all(outcome.started for outcome in submission.outcomes)
+
+        arn = reset(endpoint)
+        work = [(arn, job.name, job.document) for job in jobs_for("anchor", args.jobs, arn)]
+        with ProcessPoolExecutor(max_workers=20) as pool:
+            results["anchor pattern"] = timed(lambda: list(pool.map(anchor_start, work)))
+
+        arn = reset(endpoint)
+        work = [(arn, job.name, job.document) for job in jobs_for("raw", args.jobs, arn)]
+        client = boto3.client("stepfunctions", region_name=REGION, config=Config(max_pool_connections=16))
+
+        def raw(job: tuple[str, str, str]) -> None:
+            client.start_execution(stateMachineArn=job[0], name=job[1], input=job[2])
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            results["raw boto3 ceiling"] = timed(lambda: list(pool.map(raw, work)))
+
+        rate = {name: args.jobs / seconds for name, seconds in results.items()}
+        print(f"submitting {args.jobs} executions (one moto server, reset between contenders)")
+        for name, per_second in rate.items():
+            print(f"  {name:18}: {per_second:7.1f} executions/s ({results[name]:.2f} s)")
+        print(
+            f"  cryoet-release / anchor pattern : {rate['cryoet-release'] / rate['anchor pattern']:.2f}x (target >= 5)"
+        )
+        print(f"  cryoet-release / raw ceiling    : {rate['cryoet-release'] / rate['raw boto3 ceiling']:.2f}x (>= 0.8)")
+
+        reset(endpoint)
+        s3 = boto3.client("s3", region_name=REGION, config=Config(max_pool_connections=32))
+        s3.create_bucket(Bucket="plan", CreateBucketConfiguration={"LocationConstraint": REGION})
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            list(
+                pool.map(
+                    lambda n: s3.put_object(Bucket="plan", Key=f"{n}/dataset_metadata.json", Body=b"{}"),
+                    range(args.datasets),
+                )
+            )
+        cpu, wall = time.process_time(), time.perf_counter()
+        found, calls = discover_datasets(
+            Aws(region=REGION, max_pool_connections=20), "plan", DatasetSelection(), parallelism=20
+        )
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        assert len(found) == args.datasets
+        print(f"planning {args.datasets} datasets: {calls} S3 calls, {cpu:.2f} CPU s, {wall:.2f} s wall")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
