@@ -7,9 +7,11 @@ translated into the errors of `errors.py` here and nowhere else. boto3's own cre
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -167,6 +169,49 @@ def image_digest(aws: Aws, *, registry_id: str, repository: str, tag: str) -> st
             raise
     details = response.get("imageDetails", [])
     return str(details[0]["imageDigest"]) if details else None
+
+
+@dataclass(frozen=True)
+class Repository:
+    name: str
+    registry_id: str
+    immutable: bool
+
+
+def repository(aws: Aws, *, registry_id: str, name: str) -> Repository | None:
+    """The ECR repository, or None when it does not exist."""
+    with translate_errors(aws.profile):
+        try:
+            found = aws.client("ecr").describe_repositories(registryId=registry_id, repositoryNames=[name])
+        except ClientError as error:
+            if _code(error) == "RepositoryNotFoundException":
+                return None
+            raise
+    item = found["repositories"][0]
+    return Repository(name, registry_id, item.get("imageTagMutability", "MUTABLE").startswith("IMMUTABLE"))
+
+
+def create_repository(aws: Aws, *, registry_id: str, name: str) -> Repository:
+    with translate_errors(aws.profile):
+        aws.client("ecr").create_repository(registryId=registry_id, repositoryName=name)
+    return Repository(name, registry_id, immutable=False)
+
+
+@dataclass(frozen=True, repr=False)
+class RegistryLogin:
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"RegistryLogin(username={self.username!r}, password=<hidden>)"
+
+
+def registry_login(aws: Aws, *, registry_id: str) -> RegistryLogin:
+    """ECR's docker login (GetAuthorizationToken): user name and password, for stdin only."""
+    with translate_errors(aws.profile):
+        data = aws.client("ecr").get_authorization_token(registryIds=[registry_id])["authorizationData"][0]
+    username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
+    return RegistryLogin(username, password)
 
 
 # --- Step Functions -------------------------------------------------------------------------------------------

@@ -98,16 +98,18 @@ def _own_version() -> str:
         return "unknown (not installed)"
 
 
-def _enable_debug_logging(output: Output) -> None:
+def _configure_logging(output: Output, *, verbose: bool) -> None:
+    """-v: the tool's own debug log on stderr. Never botocore's, whose debug log prints response bodies (tokens)."""
     import logging
 
-    from rich.logging import RichHandler
-
-    # Only our own logger: botocore's debug log prints response bodies, ECR tokens included.
-    handler = RichHandler(console=output.stderr, show_path=False, show_time=False)
     log = logging.getLogger("cryoet_release")
-    log.addHandler(handler)
-    log.setLevel(logging.DEBUG)
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if verbose:
+        from rich.logging import RichHandler
+
+        log.addHandler(RichHandler(console=output.stderr, show_path=False, show_time=False))
 
 
 def config_show(ctx: typer.Context) -> None:
@@ -178,8 +180,7 @@ def create_app(plugins: Sequence[plugin_registry.Plugin]) -> typer.Typer:
     ) -> None:
         """Build, push and exercise the CryoET Data Portal's ingestion images."""
         ctx.obj = GlobalOptions(profile=profile, region=region, json=json_output, verbose=verbose, config_path=config)
-        if verbose:
-            _enable_debug_logging(ctx.obj.output)
+        _configure_logging(ctx.obj.output, verbose=verbose)
 
     @app.command("plugins")
     def list_plugins(ctx: typer.Context) -> None:

@@ -69,6 +69,12 @@ class Output:
     def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
         self.stdout.print(make_table(columns, rows, title=title))
 
+    def activity(self) -> Progress:
+        """A live list of spinners, one per piece of work, each showing its latest step (on stderr)."""
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=self.stderr)
+
     def progress(self, *, transient: bool = False) -> Progress:
         """A progress display on stderr (so it never mixes with --json on stdout)."""
         from rich.progress import (

@@ -1,0 +1,45 @@
+"""`cryoet-release build`: build the images and push them to ECR under a tag."""
+
+from typing import Annotated
+
+import typer
+
+from cryoet_release.context import GlobalOptions
+
+app = typer.Typer(help="Build the images and push them to ECR under a tag.")
+
+
+@app.callback(invoke_without_command=True)
+def build(
+    ctx: typer.Context,
+    tag: Annotated[str | None, typer.Option(help="Image tag (default: the current git branch, sanitised).")] = None,
+    image: Annotated[list[str] | None, typer.Option(help="Image key to build (repeatable; default: all).")] = None,
+    platform: Annotated[str | None, typer.Option(help="Target platform (default: per image, linux/amd64).")] = None,
+    no_push: Annotated[bool, typer.Option("--no-push", help="Build only; push later with `push`.")] = False,
+    build_arg: Annotated[list[str] | None, typer.Option(help="KEY=VALUE build argument (repeatable).")] = None,
+    sha_tag: Annotated[bool, typer.Option("--sha-tag", help="Also tag sha-<short git sha>.")] = False,
+    create_repository: Annotated[
+        bool, typer.Option("--create-repository", help="Create a missing ECR repository.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Allow pushing a protected tag (main) outside CI.")] = False,
+    engine: Annotated[str | None, typer.Option(help="docker | podman (default: config, else detected).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the commands and pushes; do nothing.")] = False,
+) -> None:
+    """Build each image from its context with OCI labels, log in to ECR, and push."""
+    from cryoet_release import git
+    from cryoet_release_plugins.release import BuildRequest, parse_build_args, run_build
+
+    opts = ctx.ensure_object(GlobalOptions)
+    request = BuildRequest(
+        tag=tag or git.default_tag(opts.config().root),
+        image=image or [],
+        region=opts.region,
+        platform=platform,
+        push=not no_push,
+        build_arg=parse_build_args(build_arg or []),
+        sha_tag=sha_tag,
+        create_repository=create_repository,
+        force=force,
+        engine=engine,
+    )
+    run_build(opts, request, dry_run=dry_run)

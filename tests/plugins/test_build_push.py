@@ -1,0 +1,223 @@
+"""build and push on real engines (podman, dockerd) into a real registry (docker-registry), with moto for ECR.
+
+What landed is read back through the registry's HTTP API, never from the tool's own report alone.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.components import ECR_PASSWORD, Registry
+from tests.conftest import invoke
+from tests.plugins.conftest import git
+from tests.portal import MANIFEST
+
+LABEL = "org.opencontainers.image."
+
+
+def labels(registry: Registry, repository: str, tag: str) -> dict[str, str]:
+    return dict(registry.image_config(repository, tag)["config"]["Labels"])
+
+
+def test_build_pushes_both_images_with_labels(
+    engine: str, registry: Registry, checkout: Path, repositories: None
+) -> None:
+    tag = f"feature-{engine}"
+    result = invoke("--json", "build", "--tag", tag, "--sha-tag", "--build-arg", "NOTE=x")
+    assert result.exit_code == 0, result.output
+    report = {item["image"]: item for item in json.loads(result.stdout)["images"]}
+    sha = git(checkout, "rev-parse", "HEAD")
+    for key, repository in (("ingestor", "cryoet-staging"), ("apiv2", "apiv2-x86")):
+        assert tag in registry.tags(repository)
+        assert f"sha-{sha[:7]}" in registry.tags(repository)
+        found = labels(registry, repository, tag)
+        assert found[LABEL + "revision"] == sha
+        assert found[LABEL + "version"] == tag
+        assert found[LABEL + "source"] == "https://github.com/chanzuckerberg/cryoet-data-portal-backend.git"
+        assert found[LABEL + "created"].endswith("Z")
+        _, digest = registry.manifest(repository, tag)
+        assert report[key]["digest"] == digest
+        assert report[key]["refs"][0] == f"{registry.host}/{repository}:{tag}"
+        assert report[key]["status"] == "pushed"
+    assert ECR_PASSWORD not in result.output
+
+
+def test_default_tag_is_the_sanitised_branch_and_dirty_is_marked(
+    podman: str, registry: Registry, checkout: Path, repositories: None
+) -> None:
+    (checkout / "apiv2" / "payload.txt").write_text("changed\n")
+    result = invoke("build", "--image", "apiv2")
+    assert result.exit_code == 0, result.output
+    assert "feature-new-db" in registry.tags("apiv2-x86")
+    assert labels(registry, "apiv2-x86", "feature-new-db")[LABEL + "revision"].endswith("-dirty")
+    assert registry.tags("cryoet-staging") == [] or "feature-new-db" not in registry.tags("cryoet-staging")
+
+
+def test_push_of_a_built_image_does_not_rebuild(
+    engine: str, registry: Registry, checkout: Path, repositories: None
+) -> None:
+    tag = f"prebuilt-{engine}"
+    built = invoke("--json", "build", "--tag", tag, "--no-push", "--image", "ingestor")
+    assert built.exit_code == 0, built.output
+    image_id = json.loads(built.stdout)["images"][0]["image_id"]
+    assert tag not in registry.tags("cryoet-staging")
+
+    pushed = invoke("--json", "-v", "push", "--tag", tag, "--image", "ingestor")
+    assert pushed.exit_code == 0, pushed.output
+    (item,) = json.loads(pushed.stdout)["images"]
+    assert item["image_id"] == image_id
+    assert "build:" not in pushed.stderr  # no build step was logged
+    assert tag in registry.tags("cryoet-staging")
+    assert item["digest"] == registry.manifest("cryoet-staging", tag)[1]
+
+
+def test_push_to_another_registry_retags(
+    podman: str, registry: Registry, checkout: Path, repositories: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CRYOET_RELEASE_REGISTRY")
+    built = invoke("build", "--tag", "moved", "--no-push", "--image", "apiv2", "--region", "us-east-1")
+    assert built.exit_code == 0, built.output
+    monkeypatch.setenv("CRYOET_RELEASE_REGISTRY", registry.host)
+    pushed = invoke("--json", "push", "--tag", "moved", "--image", "apiv2", "--region", "us-west-2")
+    assert pushed.exit_code == 0, pushed.output
+    assert (
+        f"retagging 123456789012.dkr.ecr.us-east-1.amazonaws.com/apiv2-x86:moved as {registry.host}/apiv2-x86:moved"
+        in " ".join(pushed.stderr.split())
+    )
+    assert "moved" in registry.tags("apiv2-x86")
+
+
+def test_protected_tag_is_refused_outside_ci(
+    podman: str, registry: Registry, checkout: Path, repositories: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = registry.uploads()
+    result = invoke("build", "--tag", "main", "--image", "apiv2")
+    assert result.exit_code == 2
+    assert "tag 'main' is protected" in result.stderr
+    assert registry.uploads() == before
+    assert invoke("push", "--tag", "main").exit_code == 2
+
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    output, summary = checkout.parent / "github-output", checkout.parent / "summary.md"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = invoke("build", "--tag", "main", "--image", "apiv2")
+    assert result.exit_code == 0, result.output
+    digest = registry.manifest("apiv2-x86", "main")[1]
+    assert f"apiv2-digest={digest}\n" in output.read_text()
+    assert f"apiv2-ref={registry.host}/apiv2-x86:main\n" in output.read_text()
+    assert f"| apiv2 | apiv2-x86 | main | `{digest}` | pushed |" in summary.read_text()
+
+
+def test_missing_repository_is_exit_3_unless_created(podman: str, registry: Registry, checkout: Path, aws: str) -> None:
+    result = invoke("build", "--tag", "new-repo", "--image", "apiv2")
+    assert result.exit_code == 3
+    assert "ECR repository 'apiv2-x86' does not exist in account 123456789012, region us-west-2" in result.stderr
+    assert "new-repo" not in registry.tags("apiv2-x86")
+    result = invoke("build", "--tag", "new-repo", "--image", "apiv2", "--create-repository")
+    assert result.exit_code == 0, result.output
+    assert "new-repo" in registry.tags("apiv2-x86")
+
+
+def test_immutable_tag_already_there_is_exit_1(podman: str, registry: Registry, checkout: Path, aws: str) -> None:
+    import boto3
+
+    ecr = boto3.client("ecr", region_name="us-west-2")
+    ecr.create_repository(repositoryName="apiv2-x86", imageTagMutability="IMMUTABLE")
+    ecr.put_image(repositoryName="apiv2-x86", imageManifest=json.dumps(MANIFEST), imageTag="fixed")
+    result = invoke("build", "--tag", "fixed", "--image", "apiv2")
+    assert result.exit_code == 1
+    assert "immutable tags and fixed is already there" in result.stderr
+
+
+def test_missing_local_image_names_the_build_command(
+    podman: str, registry: Registry, checkout: Path, repositories: None
+) -> None:
+    result = invoke("push", "--tag", "never-built", "--image", "ingestor")
+    assert result.exit_code == 4
+    assert f"{registry.host}/cryoet-staging:never-built" in result.stderr
+    assert "cryoet-release build --no-push --tag never-built --image ingestor --region us-west-2" in result.stderr
+
+
+def test_no_engine_on_path_is_exit_4(
+    checkout: Path, repositories: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    result = invoke("build", "--tag", "x1", "--no-push")
+    assert result.exit_code == 4
+    assert "no container engine" in result.stderr
+    monkeypatch.setenv("CRYOET_RELEASE_ENGINE", "docker")
+    result = invoke("build", "--tag", "x1", "--no-push")
+    assert result.exit_code == 4
+    assert result.stderr.startswith("error: docker is not installed (not on PATH)")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tag", ".bad"], "tag: '.bad' is not valid"),
+        (["--tag", "ok", "--region", "mars-1"], "region: 'mars-1' is not valid"),
+        (["--tag", "ok", "--image", "nope"], "image: unknown image key(s) nope"),
+        (["--tag", "ok", "--platform", "amd64"], "platform: Value error"),
+        (["--tag", "ok", "--build-arg", "NOEQUALS"], "build-arg: 'NOEQUALS' is not KEY=VALUE"),
+    ],
+)
+def test_bad_input_is_exit_2_and_nothing_built(
+    podman: str, registry: Registry, checkout: Path, repositories: None, args: list[str], message: str
+) -> None:
+    before = registry.uploads()
+    result = invoke("build", *args)
+    assert result.exit_code == 2
+    assert message.replace("Value error", "'amd64' is not a platform") in result.stderr
+    assert registry.uploads() == before
+
+
+def test_dry_run_prints_commands_and_changes_nothing(
+    podman: str, registry: Registry, checkout: Path, repositories: None
+) -> None:
+    result = invoke("--json", "build", "--tag", "dry", "--dry-run")
+    assert result.exit_code == 0, result.output
+    images = json.loads(result.stdout)["images"]
+    commands = [command for item in images for command in item["commands"]]
+    assert any(
+        c.startswith("podman build --file") and "--label org.opencontainers.image.version=dry" in c for c in commands
+    )
+    assert f"podman login --username AWS --password-stdin {registry.host}  # password on stdin" in commands
+    assert f"podman push {registry.host}/cryoet-staging:dry" in commands
+    assert "dry" not in registry.tags("cryoet-staging")
+    assert ECR_PASSWORD not in result.output
+
+
+def test_password_never_in_any_argv_during_a_push(
+    engine: str, registry: Registry, checkout: Path, repositories: None
+) -> None:
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    seen.add(cmdline.read_bytes().decode(errors="replace"))
+                except OSError:
+                    continue
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = invoke("-v", "build", "--tag", f"secret-{engine}", "--image", "apiv2")
+    finally:
+        done.set()
+        watcher.join(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert any("push" in argv for argv in seen), "the watcher saw the push"
+    assert not any(ECR_PASSWORD in argv for argv in seen)
+    assert ECR_PASSWORD not in result.output
