@@ -7,10 +7,11 @@ import os
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -22,6 +23,9 @@ from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions
 from cryoet_release.errors import EngineError, OperationFailed, ResourceNotFound, UsageError
 from cryoet_release.models import AwsRegion, ImageRef, ImageTag
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 log = logging.getLogger("cryoet_release.release")
 _PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?")
@@ -182,20 +186,37 @@ def push_images(
     with (
         engines.logged_in(engine, host, credentials.username, credentials.password) as session,
         output.activity() as live,
+        ThreadPoolExecutor(max_workers=len(released)) as pool,
     ):
-        for item in released:
-            task = live.add_task(f"{item.key}: pushing", total=None)
 
-            def show(line: str, key: str = item.key, task: Any = task) -> None:
-                log.debug("%s push: %s", key, line)
-                live.update(task, description=f"{key}: {line[:100]}")
-
+        def push_one(item: Released) -> None:
+            show = _live_line(live, item.key, "push")
             for ref in item.refs:
                 digest = engines.push(session, ref, show)
                 item.digest = item.digest or digest
             # Compared with what ECR held for the tag before this push.
             item.status = "already there" if before[item.key] and before[item.key] == item.digest else "pushed"
-            live.update(task, description=f"{item.key}: {item.status}", completed=1, total=1)
+            show(item.status, done=True)
+
+        list(pool.map(push_one, released))
+
+
+class _LiveLine(Protocol):
+    def __call__(self, line: str, *, done: bool = False) -> None: ...
+
+
+def _live_line(live: Progress, key: str, step: str) -> _LiveLine:
+    """A log sink that shows the latest line of one image's step, and logs every line at debug level."""
+    task = live.add_task(f"{key}: {step}", total=None)
+
+    def show(line: str, *, done: bool = False) -> None:
+        log.debug("%s %s: %s", key, step, line)
+        if done:
+            live.update(task, description=f"{key}: {line[:100]}", completed=1, total=1)
+        else:
+            live.update(task, description=f"{key}: {line[:100]}")
+
+    return show
 
 
 def report(output: Output, released: Sequence[Released], *, dry_run: bool = False) -> None:
@@ -313,19 +334,17 @@ def run_build(opts: GlobalOptions, request: BuildRequest, *, dry_run: bool) -> N
         return
 
     engine = engines.connect(loaded.config.engine)
-    released = []
-    with output.activity() as live:
-        for key, image in images.items():
-            task = live.add_task(f"{key}: building", total=None)
+    with output.activity() as live, ThreadPoolExecutor(max_workers=len(images)) as pool:
 
-            def show(line: str, key: str = key, task: Any = task) -> None:
-                log.debug("%s build: %s", key, line)
-                live.update(task, description=f"{key}: {line[:100]}")
-
+        def build_one(key: str) -> Released:
+            show = _live_line(live, key, "build")
             built = engines.build(engine, log=show, **build_options(key))
-            live.update(task, description=f"{key}: built {built.id[:19]}", completed=1, total=1)
+            show(f"built {built.id[:19]}", done=True)
             refs = [ref.tagged for ref in targets[key]]
-            released.append(Released(key, image.repository, refs, "built", size=built.size, image_id=built.id))
+            return Released(key, images[key].repository, refs, "built", size=built.size, image_id=built.id)
+
+        # Images build side by side: the engine serialises what must be, and each gets its own live line.
+        released = list(pool.map(build_one, images))
     if request.push:
         push_images(engine, aws, registry, released, output)
     report(output, released)
