@@ -197,7 +197,7 @@ def logged_in(engine: Engine, host: str, username: str, password: str) -> Iterat
             try:
                 session.client.login(host, username=username, password=password)
             except DockerException as error:
-                raise EngineError(f"{engine.kind} login to {host} failed:\n{_tail(error)}") from None
+                raise EngineError(f"{engine.kind} login to {host} failed:\n{_tail(error)}") from error
             yield session
         finally:
             if engine.kind == "podman":
@@ -225,7 +225,7 @@ def push(engine: Engine, reference: str, log: LogSink) -> str | None:
                 found = _DOCKER_DIGEST.search(line)
                 reported = found.group(1) if found else reported
         except DockerException as error:
-            raise EngineError(f"{engine.kind} push of {reference} failed:\n{_tail(error)}") from None
+            raise EngineError(f"{engine.kind} push of {reference} failed:\n{_tail(error)}") from error
         if digest_file.is_file():
             reported = digest_file.read_text().strip() or reported
     return reported

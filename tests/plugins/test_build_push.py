@@ -221,3 +221,15 @@ def test_password_never_in_any_argv_during_a_push(
     assert any("push" in argv for argv in seen), "the watcher saw the push"
     assert not any(ECR_PASSWORD in argv for argv in seen)
     assert ECR_PASSWORD not in result.output
+
+
+def test_docker_daemon_down_is_exit_4_saying_how_to_start_it(
+    checkout: Path, repositories: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    if shutil.which("docker") is None:
+        pytest.skip("the docker client is not installed")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing-listens-here.sock")
+    result = invoke("build", "--tag", "x1", "--no-push", "--engine", "docker")
+    assert result.exit_code == 4
+    assert result.stderr.startswith("error: the docker engine is not answering\n")
+    assert "systemctl start docker" in result.stderr
