@@ -239,6 +239,57 @@ def start_execution(aws: Aws, *, state_machine: str, name: str, document: str) -
     return str(response["executionArn"]), response["startDate"].isoformat()
 
 
+@dataclass(frozen=True)
+class Execution:
+    name: str
+    arn: str
+    status: str
+    start_date: str
+    input: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+def execution_arn(state_machine: str, name: str) -> str:
+    """The ARN Step Functions gives an execution of that state machine with that name."""
+    prefix, machine = state_machine.split(":stateMachine:", 1)
+    return f"{prefix}:execution:{machine}:{name}"
+
+
+def describe_execution(aws: Aws, arn: str) -> Execution | None:
+    """None when no such execution exists."""
+    with translate_errors(aws.profile):
+        try:
+            found = aws.client("stepfunctions").describe_execution(executionArn=arn)
+        except ClientError as error:
+            if _code(error) == "ExecutionDoesNotExist":
+                return None
+            raise
+    return Execution(
+        name=found["name"],
+        arn=found["executionArn"],
+        status=found["status"],
+        start_date=found["startDate"].isoformat(),
+        input=found.get("input"),
+        error=found.get("error"),
+        cause=found.get("cause"),
+    )
+
+
+def list_executions(aws: Aws, state_machine: str) -> tuple[list[Execution], int]:
+    """Every execution of the state machine (without input or error), and the number of calls it took."""
+    paginator = aws.client("stepfunctions").get_paginator("list_executions")
+    found, calls = [], 0
+    with translate_errors(aws.profile):
+        for page in paginator.paginate(stateMachineArn=state_machine):
+            calls += 1
+            found += [
+                Execution(e["name"], e["executionArn"], e["status"], e["startDate"].isoformat())
+                for e in page["executions"]
+            ]
+    return found, calls
+
+
 def error_code(error: BaseException) -> str:
     """A short code for a failed AWS call: the service's error code, else the exception's type."""
     if isinstance(error, ClientError):

@@ -6,7 +6,7 @@ inside the commands so that `--help` stays light.
 
 import sys
 from collections.abc import Mapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -42,6 +42,13 @@ DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Print the plan (with --json, every input) and submit nothing.")
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before submitting to prod.")]
+BatchName = Annotated[
+    str | None, typer.Option("--batch", help="Batch name (default: UTC time + random); names the ledger.")
+]
+LedgerDir = Annotated[
+    Path | None,
+    typer.Option(help="Where batch ledgers live (default: $XDG_STATE_HOME/cryoet-release/batches).", file_okay=False),
+]
 S3Prefix = Annotated[str, typer.Option(help="Prefix under which datasets are listed.")]
 IncludeDataset = Annotated[list[str] | None, typer.Option(help="Only this dataset id (exact; repeatable).")]
 FilterDatasets = Annotated[
@@ -103,6 +110,8 @@ def db_import(
     pin_digest: PinDigest = False,
     skip_image_check: SkipImageCheck = False,
     dry_run: DryRun = False,
+    batch: BatchName = None,
+    ledger_dir: LedgerDir = None,
     yes: Yes = False,
     s3_bucket: Annotated[str | None, typer.Option(help="Bucket to import from (default: the environment's).")] = None,
     https_prefix: Annotated[str | None, typer.Option(help="HTTPS prefix of that bucket (default: the env's).")] = None,
@@ -213,6 +222,8 @@ def sync(
     pin_digest: PinDigest = False,
     skip_image_check: SkipImageCheck = False,
     dry_run: DryRun = False,
+    batch: BatchName = None,
+    ledger_dir: LedgerDir = None,
     yes: Yes = False,
     input_bucket: Annotated[str, typer.Option(help="Bucket to sync from.")] = "cryoet-data-portal-staging",
     output_bucket: Annotated[str, typer.Option(help="Bucket to sync to.")] = "cryoet-data-portal-public",
@@ -274,6 +285,8 @@ def validate(
     pin_digest: PinDigest = False,
     skip_image_check: SkipImageCheck = False,
     dry_run: DryRun = False,
+    batch: BatchName = None,
+    ledger_dir: LedgerDir = None,
     input_bucket: Annotated[str, typer.Option(help="Bucket holding the datasets.")] = "cryoet-data-portal-staging",
     output_bucket: ValidationOutput = "cryoet-data-portal-staging",
     output_dir: OutputDir = "validation_results",
@@ -314,6 +327,8 @@ def source_validate(
     pin_digest: PinDigest = False,
     skip_image_check: SkipImageCheck = False,
     dry_run: DryRun = False,
+    batch: BatchName = None,
+    ledger_dir: LedgerDir = None,
     input_bucket: Annotated[str, typer.Option(help="Bucket holding the source data.")] = "cryoetportal-rawdatasets-dev",
     output_bucket: ValidationOutput = "cryoet-data-portal-staging",
     output_dir: OutputDir = "source_validation_results",
@@ -342,3 +357,16 @@ def source_validate(
         ]
 
     _submit(ctx, common, "source-validate", {"docker_image_id": common.ecr_repo}, specs)
+
+
+@app.command("resume")
+def resume(
+    ctx: typer.Context,
+    batch: Annotated[str, typer.Argument(help="The batch to resume (see `cryoet-release batches`).")],
+    parallelism: Annotated[int, typer.Option(min=1, max=256, help="Concurrent submissions.")] = 20,
+    ledger_dir: LedgerDir = None,
+) -> None:
+    """Submit the jobs of a batch not confirmed started, with the same names and inputs (never twice)."""
+    from cryoet_release_plugins.enqueue.runner import resume_batch
+
+    resume_batch(ctx.ensure_object(GlobalOptions), batch, parallelism=parallelism, ledger_dir=ledger_dir)

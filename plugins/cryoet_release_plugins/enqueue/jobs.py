@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from re import Pattern
 from typing import Any
 
@@ -59,6 +60,8 @@ class CommonOptions(_Options):
     swipe_wdl_key: str = Field(min_length=1, max_length=1024)
     pin_digest: bool = False
     skip_image_check: bool = False
+    batch: str | None = None
+    ledger_dir: Path | None = None
 
 
 class DatasetSelection(_Options):

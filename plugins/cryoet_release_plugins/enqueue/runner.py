@@ -7,13 +7,16 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cryoet_release import aws as cloud
+from cryoet_release import batches
 from cryoet_release.config import EnvironmentConfig
 from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions
-from cryoet_release.errors import OperationFailed, ResourceNotFound, UsageError
+from cryoet_release.errors import AwsError, OperationFailed, ResourceNotFound, UsageError
 from cryoet_release.models import Environment, ImageRef
 from cryoet_release_plugins.enqueue.jobs import (
     MAX_INPUT_BYTES,
@@ -164,17 +167,15 @@ def check_sizes(jobs: Sequence[Job]) -> None:
 
 @dataclass
 class Submission:
-    """Submits jobs with one shared client and a thread pool; `before`/`after` see every job (for the ledger)."""
+    """Submits jobs with one shared client and a thread pool; `record` sees every outcome (for the ledger)."""
 
     aws: cloud.Aws
     state_machine: str
     parallelism: int
-    before: Callable[[Job], None] = lambda job: None
-    after: Callable[[Outcome], None] = lambda outcome: None
+    record: Callable[[Outcome], None] = lambda outcome: None
     outcomes: list[Outcome] = field(default_factory=list)
 
     def start(self, job: Job) -> Outcome:
-        self.before(job)
         try:
             arn, started = cloud.start_execution(
                 self.aws, state_machine=self.state_machine, name=job.name, document=job.document
@@ -182,8 +183,22 @@ class Submission:
             outcome = Outcome(job, execution_arn=arn, start_date=started)
         except Exception as error:  # noqa: BLE001 - every failure is recorded and reported, none is lost
             outcome = Outcome(job, error_code=cloud.error_code(error), error=str(error))
-        self.after(outcome)
+            if outcome.error_code == "ExecutionAlreadyExists":
+                outcome = self._adopt(job, outcome)
+        self.record(outcome)
         return outcome
+
+    def _adopt(self, job: Job, refused: Outcome) -> Outcome:
+        """A closed execution with this name exists: ours (a response lost in flight), or somebody else's."""
+        existing = cloud.describe_execution(self.aws, cloud.execution_arn(self.state_machine, job.name))
+        if (
+            existing is not None
+            and existing.input is not None
+            and json.loads(existing.input) == json.loads(job.document)
+        ):
+            return Outcome(job, execution_arn=existing.arn, start_date=existing.start_date)
+        refused.error = f"an execution named {job.name} exists with another input: {refused.error}"
+        return refused
 
     def run(self, jobs: Iterable[Job], output: Output) -> list[Outcome]:
         jobs = list(jobs)
@@ -244,9 +259,18 @@ def plan_batch(opts: GlobalOptions, common: CommonOptions, request: Request, *, 
 
 
 def run_batch(opts: GlobalOptions, common: CommonOptions, request: Request, *, dry_run: bool, confirm: Confirm) -> None:
-    """Plan, then print the plan (--dry-run) or confirm and submit. Raises OperationFailed if any job failed."""
+    """Plan, then print the plan (--dry-run) or confirm, write the ledger and submit.
+
+    Raises OperationFailed if any job failed (the ledger says which; `enqueue resume` retries them).
+    """
     output = opts.output
-    aws, plan = plan_batch(opts, common, request, batch=new_batch_id())
+    directory = batches.ledger_dir(common.ledger_dir)
+    batch = batches.check_batch_name(common.batch) if common.batch else new_batch_id()
+    if not dry_run and batches.ledger_path(directory, batch).exists():
+        raise UsageError(
+            f"batch {batch!r} already exists in {directory}", hint=f"cryoet-release enqueue resume {batch}"
+        )
+    aws, plan = plan_batch(opts, common, request, batch=batch)
     if dry_run:
         output.result(
             {
@@ -260,20 +284,76 @@ def run_batch(opts: GlobalOptions, common: CommonOptions, request: Request, *, d
         )
         return
     confirm(plan)
-    outcomes = Submission(aws, plan.target.state_machine_arn, common.parallelism).run(plan.jobs, output)
-    outcomes.sort(key=lambda outcome: outcome.job.name)
+    header = batches.Header(
+        batch=batch,
+        kind=plan.kind,
+        environment=plan.environment,
+        region=plan.target.region,
+        account=aws.account,
+        state_machine=plan.target.state_machine_arn,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        images=dict(plan.images),
+        parameters=common.model_dump(mode="json", exclude={"ledger_dir"}),
+    )
+    with batches.locked(directory, batch):
+        ledger = batches.create(directory, header, ((job.name, job.key, job.document) for job in plan.jobs))
+        output.info(f"batch {batch}: ledger {ledger.path}")
+        _submit(aws, ledger, plan.jobs, common.parallelism, output)
+
+
+def resume_batch(opts: GlobalOptions, batch: str, *, parallelism: int, ledger_dir: Path | None) -> None:
+    """Submit exactly the jobs of a batch not confirmed started, under the same names and inputs."""
+    output = opts.output
+    directory = batches.ledger_dir(ledger_dir)
+    batches.load(directory, batch)  # an unknown batch is a usage error before taking any lock
+    with batches.locked(directory, batch):
+        ledger = batches.load(directory, batch)
+        header = ledger.header
+        aws = cloud.Aws(opts.profile, header.region, max_pool_connections=parallelism)
+        if aws.account != header.account:
+            raise AwsError(
+                f"batch {batch} was queued in account {header.account}, but these credentials are for {aws.account}",
+                hint="Use the AWS profile the batch was queued with (--profile)",
+            )
+        pending = ledger.pending()
+        output.info(f"batch {batch}: {len(ledger.entries) - len(pending)} confirmed started, {len(pending)} to submit")
+        jobs = [Job(key=entry.key, name=entry.name, document=entry.document) for entry in pending]
+        _submit(aws, ledger, jobs, parallelism, output)
+
+
+def _submit(aws: cloud.Aws, ledger: batches.Ledger, jobs: Sequence[Job], parallelism: int, output: Output) -> None:
+    def record(outcome: Outcome) -> None:
+        if outcome.execution_arn and outcome.start_date:
+            ledger.record_started(outcome.job.name, outcome.execution_arn, outcome.start_date)
+        else:
+            ledger.record_failed(outcome.job.name, outcome.error_code or "Unknown", outcome.error or "")
+
+    submission = Submission(aws, ledger.header.state_machine, parallelism, record=record)
+    outcomes = sorted(submission.run(jobs, output), key=lambda outcome: outcome.job.name)
     failed = [outcome for outcome in outcomes if not outcome.started]
+    counts = ledger.counts()
     output.result(
         {
-            **plan.summary(),
+            "batch": ledger.batch,
+            "kind": ledger.header.kind,
+            "environment": ledger.header.environment,
+            "state_machine": ledger.header.state_machine,
+            "images": dict(ledger.header.images),
+            "ledger": str(ledger.path),
+            "jobs": len(ledger.entries),
+            "submitted": len(outcomes),
             "started": len(outcomes) - len(failed),
             "failed": len(failed),
+            "batch_started": counts["started"],
             "executions": [outcome.as_json() for outcome in outcomes],
         },
-        lambda: _print_outcomes(output, plan, outcomes),
+        lambda: _print_outcomes(output, ledger.batch, outcomes),
     )
     if failed:
-        raise OperationFailed(f"{len(failed)} of {len(outcomes)} submissions failed (listed above)")
+        raise OperationFailed(
+            f"{len(failed)} of {len(outcomes)} submissions failed (listed above)",
+            hint=f"Retry exactly those with: cryoet-release enqueue resume {ledger.batch}",
+        )
 
 
 def _print_plan(output: Output, plan: Plan) -> None:
@@ -286,7 +366,7 @@ def _print_plan(output: Output, plan: Plan) -> None:
         output.info(f"{role}: {image}")
 
 
-def _print_outcomes(output: Output, plan: Plan, outcomes: Sequence[Outcome]) -> None:
+def _print_outcomes(output: Output, batch: str, outcomes: Sequence[Outcome]) -> None:
     failed = [outcome for outcome in outcomes if not outcome.started]
     output.table(
         ["execution name", "job", "status", "execution ARN / error"],
@@ -299,5 +379,5 @@ def _print_outcomes(output: Output, plan: Plan, outcomes: Sequence[Outcome]) -> 
             ]
             for o in outcomes
         ),
-        title=f"batch {plan.batch}: {len(outcomes) - len(failed)} started, {len(failed)} failed",
+        title=f"batch {batch}: {len(outcomes) - len(failed)} started, {len(failed)} failed",
     )

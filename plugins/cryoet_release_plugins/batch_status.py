@@ -1,0 +1,199 @@
+"""Reading a batch back from Step Functions: every job's execution, looked up by its deterministic ARN."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryoet_release import aws as cloud
+from cryoet_release import batches
+from cryoet_release.console import make_table
+from cryoet_release.context import GlobalOptions
+from cryoet_release.errors import UsageError
+from cryoet_release.models import partition_of
+
+STATES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "NOT_STARTED")
+CLOSED_WITH_ERROR = {"FAILED", "TIMED_OUT", "ABORTED"}
+# Above this many jobs one paginated ListExecutions costs fewer calls than a DescribeExecution per job.
+LIST_ABOVE = 100
+_CONSOLE = {
+    "aws": "console.aws.amazon.com",
+    "aws-cn": "console.amazonaws.cn",
+    "aws-us-gov": "console.amazonaws-us-gov.com",
+}
+
+
+@dataclass(frozen=True)
+class JobState:
+    name: str
+    key: str
+    state: str
+    arn: str | None
+    error: str | None = None
+    cause: str | None = None
+
+    def console_url(self, region: str) -> str | None:
+        if self.arn is None:
+            return None
+        domain = _CONSOLE[partition_of(region)]
+        return f"https://{region}.{domain}/states/home?region={region}#/v2/executions/details/{self.arn}"
+
+
+def collect(aws: cloud.Aws, ledger: batches.Ledger, *, parallelism: int) -> tuple[list[JobState], int]:
+    """The state of every job, and the number of AWS calls it took.
+
+    A job is looked up by the ARN its name gives, whatever the ledger says: a submission whose response was lost
+    still shows as the execution it created.
+    """
+    machine = ledger.header.state_machine
+    entries = list(ledger.entries.values())
+    found: dict[str, cloud.Execution] = {}
+    calls = 0
+    if len(entries) > LIST_ABOVE:
+        names = set(ledger.entries)
+        listed, calls = cloud.list_executions(aws, machine)
+        found = {execution.name: execution for execution in listed if execution.name in names}
+    to_describe = [
+        e.name for e in entries if e.name not in found or found[e.name].status in CLOSED_WITH_ERROR
+    ]  # errors and causes come only from DescribeExecution
+    with ThreadPoolExecutor(max_workers=parallelism) as pool:
+        described = pool.map(
+            lambda name: cloud.describe_execution(aws, cloud.execution_arn(machine, name)), to_describe
+        )
+        for name, execution in zip(to_describe, described, strict=True):
+            calls += 1
+            if execution is not None:
+                found[name] = execution
+    states = []
+    for entry in entries:
+        execution = found.get(entry.name)
+        if execution is None:
+            states.append(JobState(entry.name, entry.key, "NOT_STARTED", None, entry.error_code, entry.error))
+        else:
+            states.append(
+                JobState(entry.name, entry.key, execution.status, execution.arn, execution.error, execution.cause)
+            )
+    return states, calls
+
+
+def counts(states: list[JobState]) -> dict[str, int]:
+    tally = Counter(state.state for state in states)
+    return {state: tally.get(state, 0) for state in (*STATES, *sorted(set(tally) - set(STATES)))}
+
+
+def pick_ledger(batch: str | None, *, latest: bool, ledger_dir: Path | None) -> batches.Ledger:
+    directory = batches.ledger_dir(ledger_dir)
+    if latest == (batch is not None):
+        raise UsageError("give a BATCH or --latest (one of them)")
+    if batch is not None:
+        return batches.load(directory, batch)
+    newest = batches.list_ledgers(directory)
+    if not newest:
+        raise UsageError(f"no batches in {directory}")
+    return newest[0]
+
+
+def show_status(
+    opts: GlobalOptions,
+    batch: str | None,
+    *,
+    latest: bool,
+    watch: bool,
+    interval: float,
+    parallelism: int,
+    ledger_dir: Path | None,
+) -> None:
+    output = opts.output
+    ledger = pick_ledger(batch, latest=latest, ledger_dir=ledger_dir)
+    aws = cloud.Aws(opts.profile, ledger.header.region, max_pool_connections=parallelism)
+    states, _ = collect(aws, ledger, parallelism=parallelism)
+    if watch and not output.json_mode:
+        from rich.live import Live
+
+        with Live(_render(ledger, states), console=output.stderr, refresh_per_second=1) as live:
+            while any(state.state == "RUNNING" for state in states):
+                time.sleep(interval)
+                states, _ = collect(aws, ledger, parallelism=parallelism)
+                live.update(_render(ledger, states))
+    elif watch:
+        while any(state.state == "RUNNING" for state in states):
+            time.sleep(interval)
+            states, _ = collect(aws, ledger, parallelism=parallelism)
+    output.result(_document(ledger, states), lambda: output.stdout.print(_render(ledger, states)))
+
+
+def _document(ledger: batches.Ledger, states: list[JobState]) -> dict[str, Any]:
+    region = ledger.header.region
+    return {
+        "batch": ledger.batch,
+        "kind": ledger.header.kind,
+        "environment": ledger.header.environment,
+        "state_machine": ledger.header.state_machine,
+        "counts": counts(states),
+        "closed": not any(state.state == "RUNNING" for state in states),
+        "executions": [
+            {
+                "name": s.name,
+                "key": s.key,
+                "state": s.state,
+                "execution_arn": s.arn,
+                "error": s.error,
+                "cause": s.cause,
+                "console_url": s.console_url(region),
+            }
+            for s in states
+        ],
+    }
+
+
+def _render(ledger: batches.Ledger, states: list[JobState]) -> Any:
+    from rich.console import Group
+
+    tally = counts(states)
+    summary = make_table(
+        list(tally), [list(tally.values())], title=f"batch {ledger.batch}: {ledger.header.kind}, {len(states)} jobs"
+    )
+    failed = [s for s in states if s.state in CLOSED_WITH_ERROR or (s.state == "NOT_STARTED" and s.error)]
+    if not failed:
+        return summary
+    region = ledger.header.region
+    details = make_table(
+        ["execution", "job", "state", "error", "cause", "console"],
+        ([s.name, s.key, s.state, s.error, (s.cause or "")[:200], s.console_url(region)] for s in failed),
+        title="failed",
+    )
+    return Group(summary, details)
+
+
+def show_batches(opts: GlobalOptions, ledger_dir: Path | None) -> None:
+    output = opts.output
+    directory = batches.ledger_dir(ledger_dir)
+    rows = []
+    for ledger in batches.list_ledgers(directory):
+        tally = ledger.counts()
+        rows.append(
+            {
+                "batch": ledger.batch,
+                "created": ledger.header.created,
+                "kind": ledger.header.kind,
+                "environment": ledger.header.environment,
+                "jobs": len(ledger.entries),
+                "started": tally["started"],
+                "failed": tally["failed"],
+                "unknown": tally["planned"],
+                "ledger": str(ledger.path),
+            }
+        )
+    output.result(
+        {"ledger_dir": str(directory), "batches": rows},
+        lambda: output.table(
+            ["batch", "created", "kind", "environment", "jobs", "started", "failed", "unknown"],
+            ([r["batch"], r["created"], r["kind"], r["environment"], r["jobs"], r["started"], r["failed"], r["unknown"]]
+             for r in rows),
+            title=f"batches in {directory}",
+        ),
+    )  # fmt: skip

@@ -1,0 +1,48 @@
+"""`cryoet-release status BATCH` and `cryoet-release batches`: what was queued, and what became of it."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cryoet_release.context import GlobalOptions
+
+app = typer.Typer(help="Show the state of a batch's executions.")
+batches_app = typer.Typer(help="List the batches queued from this machine, newest first.")
+
+LedgerDir = Annotated[
+    Path | None,
+    typer.Option(help="Where batch ledgers live (default: $XDG_STATE_HOME/cryoet-release/batches).", file_okay=False),
+]
+
+
+@app.callback(invoke_without_command=True)
+def status(
+    ctx: typer.Context,
+    batch: Annotated[str | None, typer.Argument(help="The batch (see `cryoet-release batches`).")] = None,
+    latest: Annotated[bool, typer.Option("--latest", help="The newest batch.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Refresh until every execution is closed.")] = False,
+    interval: Annotated[float, typer.Option(min=1, help="Seconds between refreshes with --watch.")] = 10,
+    parallelism: Annotated[int, typer.Option(min=1, max=256, help="Concurrent lookups.")] = 20,
+    ledger_dir: LedgerDir = None,
+) -> None:
+    """Counts by state, the failed executions with their error and console link; --watch until all are closed."""
+    from cryoet_release_plugins.batch_status import show_status
+
+    show_status(
+        ctx.ensure_object(GlobalOptions),
+        batch,
+        latest=latest,
+        watch=watch,
+        interval=interval,
+        parallelism=parallelism,
+        ledger_dir=ledger_dir,
+    )
+
+
+@batches_app.callback(invoke_without_command=True)
+def list_batches(ctx: typer.Context, ledger_dir: LedgerDir = None) -> None:
+    """Every batch in the ledger folder: when, what, where, and how many jobs were confirmed started."""
+    from cryoet_release_plugins.batch_status import show_batches
+
+    show_batches(ctx.ensure_object(GlobalOptions), ledger_dir)

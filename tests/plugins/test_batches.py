@@ -1,0 +1,312 @@
+"""Batches: the ledger, exactly-once resume after faults, and status, against the real emulator (moto server).
+
+Faults are injected at the outermost boundary, the HTTP session under botocore, after botocore's own retries
+(AWS_MAX_ATTEMPTS=1 here, so each injected fault is final for that call).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+from botocore.httpsession import URLLib3Session
+
+from cryoet_release import batches
+from tests.conftest import invoke, moto_api
+from tests.portal import client, seed, started_inputs, state_machine_arn
+
+DATASETS = [str(n) for n in range(30000, 30012)]
+CHOICE_MACHINE = json.dumps(
+    {
+        "StartAt": "Pick",
+        "States": {
+            "Pick": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.Input.Run.flags", "StringMatches": "*30003*", "Next": "Broken"}],
+                "Default": "Done",
+            },
+            "Broken": {"Type": "Fail", "Error": "ImportError", "Cause": "dataset 30003 is broken"},
+            "Done": {"Type": "Pass", "End": True},
+        },
+    }
+)
+
+
+@pytest.fixture
+def portal(aws: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
+    if "executing" in request.fixturenames:
+        request.getfixturevalue("executing")  # moto keeps executing state machines apart: switch on first
+    seed()
+    s3 = client("s3")
+    for dataset in DATASETS:
+        s3.put_object(Bucket="cryoet-data-portal-staging", Key=f"{dataset}/dataset_metadata.json", Body=b"{}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    return aws
+
+
+@pytest.fixture
+def executing(aws: str) -> Iterator[None]:
+    """moto drives executions to a final state (DESIGN.md); switched back off afterwards."""
+    moto_api(aws, "config", {"stepfunctions": {"execute_state_machine": True}})
+    yield
+    moto_api(aws, "config", {"stepfunctions": {"execute_state_machine": False}})
+
+
+def ledger_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "cryoet-release" / "batches"
+
+
+def enqueue(*args: str) -> Any:
+    return invoke("--json", "enqueue", "db-import", "--filter-datasets", "300..", "--parallelism", "4", *args)
+
+
+def executions_per_job() -> Counter[str]:
+    sfn = client("stepfunctions")
+    names: Counter[str] = Counter()
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn("staging")):
+        names.update(execution["name"] for execution in page["executions"])
+    return names
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
+ORIGINAL_SEND = URLLib3Session.send
+
+
+def heal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The network works again."""
+    monkeypatch.setattr(URLLib3Session, "send", ORIGINAL_SEND)
+
+
+def inject(monkeypatch: pytest.MonkeyPatch, fault: Callable[[Any, Any, Callable[[], Any]], Any]) -> None:
+    """Route every StartExecution through `fault(request, body, send)`; other calls pass untouched."""
+    original = URLLib3Session.send
+
+    def send(self: URLLib3Session, request: Any) -> Any:
+        target = request.headers.get("X-Amz-Target", b"")
+        target = target if isinstance(target, bytes) else target.encode()
+        if b"StartExecution" not in target:
+            return original(self, request)
+        return fault(request, json.loads(request.body), lambda: original(self, request))
+
+    monkeypatch.setattr(URLLib3Session, "send", send)
+
+
+def test_ledger_records_every_job(portal: str, tmp_path: Path) -> None:
+    result = enqueue("--batch", "first-batch")
+    assert result.exit_code == 0, result.output
+    ledger = batches.load(ledger_dir(tmp_path), "first-batch")
+    assert ledger.counts() == {"planned": 0, "started": len(DATASETS), "failed": 0}
+    assert {e.execution_arn for e in ledger.entries.values()} == {
+        e["execution_arn"] for e in json.loads(result.stdout)["executions"]
+    }
+    assert ledger.header.parameters["ecr_tag"] == "main"
+    assert "testing" not in ledger.path.read_text()  # the access key never lands in the ledger
+
+
+def test_throttled_and_dropped_submissions_then_resume(
+    portal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = Counter[str]()
+
+    def first_five_fail(request: Any, body: Any, send: Callable[[], Any]) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= 3:
+            headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "injected"}
+            return AWSResponse(request.url, 400, headers, _Raw(b'{"__type":"ThrottlingException","message":"Rate"}'))
+        if calls["n"] <= 5:
+            raise ConnectionClosedError(endpoint_url=request.url)
+        return send()
+
+    inject(monkeypatch, first_five_fail)
+    result = enqueue("--batch", "faulty", "--parallelism", "1")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    codes = Counter(e["error_code"] for e in report["executions"] if e["status"] == "failed")
+    assert codes == {"ThrottlingException": 3, "ConnectionClosedError": 2}
+    ledger = batches.load(ledger_dir(tmp_path), "faulty")
+    assert ledger.counts() == {"planned": 0, "started": len(DATASETS) - 5, "failed": 5}
+    assert "enqueue resume faulty" in result.stderr
+
+    heal(monkeypatch)
+    resumed = invoke("--json", "enqueue", "resume", "faulty")
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["submitted"] == 5
+    assert batches.load(ledger_dir(tmp_path), "faulty").counts()["started"] == len(DATASETS)
+    per_job = executions_per_job()
+    assert len(per_job) == len(DATASETS)
+    assert set(per_job.values()) == {1}
+    print(f"throttle+connection: planned {len(DATASETS)}, in moto {sum(per_job.values())}, duplicates 0")
+
+
+@pytest.mark.parametrize("closed", [False, True], ids=["still-running", "already-closed"])
+def test_a_response_lost_after_the_server_applied_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closed: bool, request: pytest.FixtureRequest
+) -> None:
+    if closed:
+        request.getfixturevalue("executing")
+    request.getfixturevalue("portal")
+
+    def lose_every_third(request: Any, body: Any, send: Callable[[], Any]) -> Any:
+        response = send()  # the execution now exists
+        if int(body["name"][-2:]) % 3 == 0:
+            raise ReadTimeoutError(endpoint_url=request.url)
+        return response
+
+    inject(monkeypatch, lose_every_third)
+    result = enqueue("--batch", "lossy")
+    assert result.exit_code == 1, result.output
+    lost = [e["name"] for e in json.loads(result.stdout)["executions"] if e["status"] == "failed"]
+    assert len(lost) == 4
+    assert sum(executions_per_job().values()) == len(DATASETS)
+
+    heal(monkeypatch)
+    resumed = invoke("--json", "enqueue", "resume", "lossy")
+    assert resumed.exit_code == 0, resumed.output
+    recorded = {e["name"]: e["execution_arn"] for e in json.loads(resumed.stdout)["executions"]}
+    assert set(recorded) == set(lost)
+    per_job = executions_per_job()
+    assert set(per_job.values()) == {1}
+    assert len(per_job) == len(DATASETS)
+    ledger = batches.load(ledger_dir(tmp_path), "lossy")
+    assert all(ledger.entries[name].execution_arn == arn for name, arn in recorded.items())
+
+
+def test_kill_9_mid_batch_then_resume(portal: str, tmp_path: Path) -> None:
+    many = [str(n) for n in range(31000, 31060)]
+    s3 = client("s3")
+    for dataset in many:
+        s3.put_object(Bucket="cryoet-data-portal-staging", Key=f"{dataset}/dataset_metadata.json", Body=b"{}")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cryoet_release", "enqueue", "db-import", "--batch", "killed",
+         "--filter-datasets", "310..", "--parallelism", "1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    path = ledger_dir(tmp_path) / "killed.jsonl"
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if path.exists() and path.read_text().count('"type":"started"') >= 10:
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the enqueue did not get 10 jobs in within 60 s")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    ledger = batches.load(ledger_dir(tmp_path), "killed")  # parses, even if cut mid-line
+    assert 10 <= ledger.counts()["started"] < len(many)
+
+    resumed = invoke("--json", "enqueue", "resume", "killed")
+    assert resumed.exit_code == 0, resumed.output
+    per_job = executions_per_job()
+    assert len(per_job) == len(many)
+    assert set(per_job.values()) == {1}
+    assert batches.load(ledger_dir(tmp_path), "killed").counts()["started"] == len(many)
+    print(f"kill -9: planned {len(many)}, in moto {sum(per_job.values())}, duplicates 0")
+
+
+def test_two_resumes_of_one_batch_one_refuses(portal: str, tmp_path: Path) -> None:
+    assert enqueue("--batch", "shared").exit_code == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from cryoet_release.batches import locked\n"
+         "with locked(Path(sys.argv[1]), 'shared'):\n    print('held', flush=True); time.sleep(30)",
+         str(ledger_dir(tmp_path))],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        result = invoke("enqueue", "resume", "shared")
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    assert result.exit_code == 1
+    assert f"batch 'shared' is being submitted by process {holder.pid}" in result.stderr
+
+
+def test_status_counts_match_moto(executing: None, portal: str, tmp_path: Path) -> None:
+    client("stepfunctions").update_state_machine(
+        stateMachineArn=state_machine_arn("staging"), definition=CHOICE_MACHINE
+    )
+    assert enqueue("--batch", "watched").exit_code == 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        statuses = Counter(
+            e["status"]
+            for e in client("stepfunctions").list_executions(stateMachineArn=state_machine_arn("staging"))["executions"]
+        )
+        if "RUNNING" not in statuses:
+            break
+        time.sleep(0.2)
+    result = invoke("--json", "status", "--latest", "--watch", "--interval", "1")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["closed"] is True
+    assert {k: v for k, v in report["counts"].items() if v} == dict(statuses)
+    assert statuses == {"SUCCEEDED": len(DATASETS) - 1, "FAILED": 1}
+    (failed,) = [e for e in report["executions"] if e["state"] == "FAILED"]
+    assert failed["key"] == "30003"
+    assert failed["error"] == "ImportError"
+    assert failed["cause"] == "dataset 30003 is broken"
+    assert failed["console_url"] == (
+        "https://us-west-2.console.aws.amazon.com/states/home?region=us-west-2#/v2/executions/details/"
+        + failed["execution_arn"]
+    )
+    human = invoke("status", "watched")
+    assert human.exit_code == 0
+    assert "ImportError" in human.stdout
+    assert "30003" in human.stdout
+
+
+def test_status_of_jobs_never_started(portal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(request: Any, body: Any, send: Callable[[], Any]) -> Any:
+        raise ConnectionClosedError(endpoint_url=request.url)
+
+    inject(monkeypatch, refuse)
+    assert enqueue("--batch", "nothing").exit_code == 1
+    heal(monkeypatch)
+    report = json.loads(invoke("--json", "status", "nothing").stdout)
+    assert report["counts"]["NOT_STARTED"] == len(DATASETS)
+    assert started_inputs() == {}
+
+
+def test_dry_run_writes_no_ledger_and_unknown_batches_are_exit_2(portal: str, tmp_path: Path) -> None:
+    assert enqueue("--dry-run", "--batch", "dry").exit_code == 0
+    assert not (ledger_dir(tmp_path) / "dry.jsonl").exists()
+    result = invoke("enqueue", "resume", "dry")
+    assert result.exit_code == 2
+    assert f"no batch 'dry' in {ledger_dir(tmp_path)}" in result.stderr
+
+
+def test_a_batch_name_is_used_once_and_batches_lists_newest_first(portal: str, tmp_path: Path) -> None:
+    assert enqueue("--batch", "aaa-older", "--include-dataset", "30000").exit_code == 0
+    time.sleep(1.1)
+    assert enqueue("--batch", "zzz-newer", "--include-dataset", "30001").exit_code == 0
+    again = enqueue("--batch", "aaa-older", "--include-dataset", "30000")
+    assert again.exit_code == 2
+    assert "enqueue resume aaa-older" in again.stderr
+    listed = json.loads(invoke("--json", "batches").stdout)["batches"]
+    assert [b["batch"] for b in listed] == ["zzz-newer", "aaa-older"]
+    assert listed[0]["started"] == 1
+    assert enqueue("--batch", "bad name!").exit_code == 2
