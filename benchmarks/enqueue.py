@@ -1,7 +1,8 @@
 """Submission throughput and planning cost, against one moto server started here (a separate process).
 
 Three contenders submit the same 1,000 jobs, each to a freshly reset emulator:
-- cryoet-release: its own submission path (one shared client, a thread pool of --parallelism, botocore retries);
+- cryoet-release: its own submission path (the ledger written first, one shared client, a thread pool of
+  --parallelism, botocore retries, each outcome fsync'ed to the ledger);
 - the anchor's pattern: ProcessPoolExecutor(20) with a new boto3 Session and client per job (the baseline);
 - raw threaded boto3: one client, 16 threads (the ceiling).
 Then planning: 10,000 dataset prefixes, counting S3 calls and the client's CPU seconds.
@@ -16,18 +17,21 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from cryoet_release import batches
 from cryoet_release.aws import Aws
 from cryoet_release.console import Output
 from cryoet_release_plugins.enqueue.jobs import DatasetSelection, Job, JobSpec, Target, make_jobs
-from cryoet_release_plugins.enqueue.runner import Submission, discover_datasets
+from cryoet_release_plugins.enqueue.runner import Submission, discover_datasets, recorder
 
 REGION = "us-west-2"
 MACHINE = "bench-default-wdl"
@@ -101,9 +105,16 @@ def main() -> None:
         arn = reset(endpoint)
         jobs = jobs_for("tool", args.jobs, arn)
         aws = Aws(region=REGION, max_pool_connections=20)
-        submission = Submission(aws, arn, parallelism=20)
-        results["cryoet-release"] = timed(lambda: submission.run(jobs, Output()))
-        assert all(outcome.started for outcome in submission.outcomes)
+        with tempfile.TemporaryDirectory(prefix="bench-ledger-") as ledgers:
+            header = batches.Header("tool", "db-import", "staging", REGION, aws.account, arn, "now", {}, {})
+
+            def submit_with_ledger() -> None:
+                # The whole path: the ledger written (fsync'ed) before, and each outcome recorded after.
+                ledger = batches.create(Path(ledgers), header, ((job.name, job.key, job.document) for job in jobs))
+                submission = Submission(aws, arn, parallelism=20, record=recorder(ledger))
+                assert all(outcome.started for outcome in submission.run(jobs, Output()))
+
+            results["cryoet-release"] = timed(submit_with_ledger)
 
         arn = reset(endpoint)
         work = [(arn, job.name, job.document) for job in jobs_for("anchor", args.jobs, arn)]

@@ -321,14 +321,20 @@ def resume_batch(opts: GlobalOptions, batch: str, *, parallelism: int, ledger_di
         _submit(aws, ledger, jobs, parallelism, output)
 
 
-def _submit(aws: cloud.Aws, ledger: batches.Ledger, jobs: Sequence[Job], parallelism: int, output: Output) -> None:
+def recorder(ledger: batches.Ledger) -> Callable[[Outcome], None]:
+    """Write each outcome to the ledger (durably) as soon as it is known."""
+
     def record(outcome: Outcome) -> None:
         if outcome.execution_arn and outcome.start_date:
             ledger.record_started(outcome.job.name, outcome.execution_arn, outcome.start_date)
         else:
             ledger.record_failed(outcome.job.name, outcome.error_code or "Unknown", outcome.error or "")
 
-    submission = Submission(aws, ledger.header.state_machine, parallelism, record=record)
+    return record
+
+
+def _submit(aws: cloud.Aws, ledger: batches.Ledger, jobs: Sequence[Job], parallelism: int, output: Output) -> None:
+    submission = Submission(aws, ledger.header.state_machine, parallelism, record=recorder(ledger))
     outcomes = sorted(submission.run(jobs, output), key=lambda outcome: outcome.job.name)
     failed = [outcome for outcome in outcomes if not outcome.started]
     counts = ledger.counts()
