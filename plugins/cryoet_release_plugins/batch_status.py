@@ -114,7 +114,7 @@ def show_status(
     if watch and not output.json_mode:
         from rich.live import Live
 
-        with Live(_render(ledger, states), console=output.stderr, refresh_per_second=1) as live:
+        with Live(_render(ledger, states), console=output.stderr, refresh_per_second=1, transient=True) as live:
             while any(state.state == "RUNNING" for state in states):
                 time.sleep(interval)
                 states, _ = collect(aws, ledger, parallelism=parallelism)

@@ -153,6 +153,17 @@ def object_exists(aws: Aws, bucket: str, key: str) -> bool:
     return True
 
 
+def create_bucket(aws: Aws, name: str) -> None:
+    location = {} if aws.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": aws.region}}
+    with translate_errors(aws.profile):
+        aws.client("s3").create_bucket(Bucket=name, **location)
+
+
+def put_object(aws: Aws, bucket: str, key: str, body: bytes) -> None:
+    with translate_errors(aws.profile):
+        aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+
+
 # --- ECR ------------------------------------------------------------------------------------------------------
 
 
@@ -197,6 +208,13 @@ def create_repository(aws: Aws, *, registry_id: str, name: str) -> Repository:
     return Repository(name, registry_id, immutable=False)
 
 
+def put_image_manifest(aws: Aws, *, repository: str, tag: str, manifest: str) -> str:
+    """Register an image manifest under a tag (no layers are uploaded); returns its digest."""
+    with translate_errors(aws.profile):
+        image = aws.client("ecr").put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)
+    return str(image["image"]["imageId"]["imageDigest"])
+
+
 @dataclass(frozen=True, repr=False)
 class RegistryLogin:
     username: str
@@ -228,6 +246,12 @@ def state_machine_arn(aws: Aws, name: str) -> str:
                 raise ResourceNotFound(f"state machine {name!r} does not exist in {aws.account} {aws.region}") from None
             raise
     return arn
+
+
+def create_state_machine(aws: Aws, *, name: str, definition: str, role_arn: str) -> str:
+    with translate_errors(aws.profile):
+        created = aws.client("stepfunctions").create_state_machine(name=name, definition=definition, roleArn=role_arn)
+    return str(created["stateMachineArn"])
 
 
 def start_execution(aws: Aws, *, state_machine: str, name: str, document: str) -> tuple[str, str]:

@@ -182,6 +182,17 @@ def tag(engine: Engine, source: str, target: str) -> None:
         raise EngineError(f"{engine.kind} tag {source} {target} failed:\n{_tail(error)}") from error
 
 
+def remove(engine: Engine, references: Sequence[str]) -> None:
+    """Untag (and delete when no tag is left) local images; missing ones are ignored."""
+    for reference in references:
+        try:
+            engine.client.image.remove(reference)
+        except NoSuchImage:
+            continue
+        except DockerException as error:
+            raise EngineError(f"{engine.kind} image rm {reference} failed:\n{_tail(error)}") from error
+
+
 @contextmanager
 def logged_in(engine: Engine, host: str, username: str, password: str) -> Iterator[Engine]:
     """An engine logged in to `host` through a throw-away auth store; the password goes on stdin only."""
