@@ -69,3 +69,24 @@ def _isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def invoke(*args: str, entry_points: Iterable[EntryPoint] | None = None, input: str | None = None) -> Result:
     """Run the CLI in-process with the installed plugins (or exactly `entry_points`)."""
     return CliRunner().invoke(build_app(entry_points), list(args), input=input, catch_exceptions=False)
+
+
+SSO_PROFILE = """[profile portal]
+sso_session = czi
+sso_account_id = 123456789012
+sso_role_name = dev
+region = us-west-2
+
+[sso-session czi]
+sso_start_url = https://example.invalid/start
+sso_region = us-west-2
+"""
+
+
+def use_expired_sso_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Profile `portal` is an SSO profile with no cached token: what an expired session looks like to boto3."""
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("HOME", str(tmp_path))  # an empty SSO token cache
+    (tmp_path / "aws-config").write_text(SSO_PROFILE)

@@ -8,6 +8,7 @@ import pytest
 
 from cryoet_release.aws import Aws
 from cryoet_release.errors import CredentialsError, RegionError
+from tests.conftest import use_expired_sso_profile
 
 
 def test_account_comes_from_sts(aws: str) -> None:
@@ -43,14 +44,7 @@ def test_unknown_profile(aws: str) -> None:
 
 
 def test_expired_sso_session_says_sso_login(aws: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
-    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    monkeypatch.setenv("HOME", str(tmp_path))  # an empty SSO token cache
-    (tmp_path / "aws-config").write_text(
-        "[profile portal]\nsso_session = czi\nsso_account_id = 123456789012\nsso_role_name = dev\n"
-        "region = us-west-2\n\n[sso-session czi]\nsso_start_url = https://example.invalid/start\n"
-        "sso_region = us-west-2\n"
-    )
+    use_expired_sso_profile(monkeypatch, tmp_path)
     with pytest.raises(CredentialsError) as caught:
         _ = Aws(profile="portal").account
     assert caught.value.hint == "Run: aws sso login --profile portal"

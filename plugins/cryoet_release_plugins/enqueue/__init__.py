@@ -94,7 +94,7 @@ def _submit(
         if not typer.confirm("Submit?", err=True):
             raise typer.Exit(1)
 
-    request = Request(kind=kind, environment=common.environment, repositories=repositories, specs=specs)
+    request = Request(kind=kind, environment=common.environment.value, repositories=repositories, specs=specs)
     run_batch(opts, common, request, dry_run=dry_run, confirm=confirm)
 
 
@@ -175,7 +175,7 @@ def db_import(
                     dataset,
                     s3_bucket=bucket,
                     https_prefix=prefix,
-                    environment=common.environment,
+                    environment=common.environment.value,
                     flags=flags,
                     debug=debug,
                     v2_image=images["v2_docker_image_id"],
