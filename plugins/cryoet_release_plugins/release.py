@@ -307,22 +307,23 @@ def run_build(opts: GlobalOptions, request: BuildRequest, *, dry_run: bool) -> N
     for name in created:
         output.info(f"{'would create' if dry_run else 'created'} ECR repository {name}")
 
-    def build_options(key: str) -> dict[str, Any]:
-        image = images[key]
-        return {
-            "context": contexts[key],
-            "dockerfile": contexts[key] / image.dockerfile,
-            "tags": [ref.tagged for ref in targets[key]],
-            "labels": labels,
-            "build_args": request.build_arg,
-            "platform_name": request.platform or image.platform,
-        }
+    specs = {
+        key: engines.BuildSpec(
+            context=contexts[key],
+            dockerfile=contexts[key] / image.dockerfile,
+            tags=[ref.tagged for ref in targets[key]],
+            labels=labels,
+            build_args=request.build_arg,
+            platform=request.platform or image.platform,
+        )
+        for key, image in images.items()
+    }
 
     if dry_run:
         kind = loaded.config.engine or engines.detect() or "docker"
         released = []
         for key, image in images.items():
-            commands = [engines.build_command(kind, **build_options(key))]
+            commands = [engines.build_command(kind, specs[key])]
             if request.push:
                 commands.append(engines.login_command(kind, registry.ref(image.repository, "x").host, "AWS"))
                 commands += [engines.push_command(kind, ref.tagged) for ref in targets[key]]
@@ -338,7 +339,7 @@ def run_build(opts: GlobalOptions, request: BuildRequest, *, dry_run: bool) -> N
 
         def build_one(key: str) -> Released:
             show = _live_line(live, key, "build")
-            built = engines.build(engine, log=show, **build_options(key))
+            built = engines.build(engine, specs[key], show)
             show(f"built {built.id[:19]}", done=True)
             refs = [ref.tagged for ref in targets[key]]
             return Released(key, images[key].repository, refs, "built", size=built.size, image_id=built.id)

@@ -100,27 +100,30 @@ def _has_buildx(client: DockerClient) -> bool:
     return True
 
 
-def build(
-    engine: Engine,
-    *,
-    context: Path,
-    dockerfile: Path,
-    tags: Sequence[str],
-    labels: Mapping[str, str],
-    build_args: Mapping[str, str],
-    platform_name: str,
-    log: LogSink,
-) -> LocalImage:
+@dataclass(frozen=True)
+class BuildSpec:
+    """One image to build: what both the build and its `--dry-run` rendering take."""
+
+    context: Path
+    dockerfile: Path
+    tags: Sequence[str]
+    labels: Mapping[str, str]
+    build_args: Mapping[str, str]
+    platform: str
+
+
+def build(engine: Engine, spec: BuildSpec, log: LogSink) -> LocalImage:
     """Build one image. BuildKit (docker buildx) and podman stream their steps to `log`. Raises EngineError."""
+    context, dockerfile, tags = spec.context, spec.dockerfile, list(spec.tags)
     try:
         if engine.buildkit or engine.kind == "podman":
             lines = engine.client.build(
                 context,
                 file=dockerfile,
-                tags=list(tags),
-                labels=dict(labels),
-                build_args=dict(build_args),
-                platforms=[platform_name],
+                tags=tags,
+                labels=dict(spec.labels),
+                build_args=dict(spec.build_args),
+                platforms=[spec.platform],
                 load=engine.buildkit,
                 stream_logs=True,
                 progress="plain",
@@ -128,10 +131,10 @@ def build(
             for line in lines if isinstance(lines, Iterator) else ():
                 log(str(line).rstrip())
         else:
-            _require_native(platform_name)
+            _require_native(spec.platform)
             log("building with docker's classic builder (no buildx here)")
             engine.client.legacy_build(
-                context, file=dockerfile, tags=list(tags), labels=dict(labels), build_args=dict(build_args)
+                context, file=dockerfile, tags=tags, labels=dict(spec.labels), build_args=dict(spec.build_args)
             )
     except DockerException as error:
         raise EngineError(f"{engine.kind} build of {context} failed:\n{_tail(error)}") from error
@@ -242,25 +245,16 @@ def push(engine: Engine, reference: str, log: LogSink) -> str | None:
     return reported
 
 
-def build_command(
-    engine_kind: str,
-    *,
-    context: Path,
-    dockerfile: Path,
-    tags: Sequence[str],
-    labels: Mapping[str, str],
-    build_args: Mapping[str, str],
-    platform_name: str,
-) -> str:
+def build_command(engine_kind: str, spec: BuildSpec) -> str:
     """The build command line as `--dry-run` shows it."""
-    argv = [engine_kind, "build", "--file", str(dockerfile), "--platform", platform_name]
-    for name in tags:
+    argv = [engine_kind, "build", "--file", str(spec.dockerfile), "--platform", spec.platform]
+    for name in spec.tags:
         argv += ["--tag", name]
-    for key, value in {**labels}.items():
+    for key, value in spec.labels.items():
         argv += ["--label", f"{key}={value}"]
-    for key, value in build_args.items():
+    for key, value in spec.build_args.items():
         argv += ["--build-arg", f"{key}={value}"]
-    return shlex.join([*argv, str(context)])
+    return shlex.join([*argv, str(spec.context)])
 
 
 def login_command(engine_kind: str, host: str, username: str) -> str:
