@@ -18,9 +18,8 @@ if TYPE_CHECKING:
 
 
 class Output:
-    def __init__(self, *, json_mode: bool = False, verbose: bool = False) -> None:
+    def __init__(self, *, json_mode: bool = False) -> None:
         self.json_mode = json_mode
-        self.verbose = verbose
         self._stdout: Console | None = None
         self._stderr: Console | None = None
         self._emitted = False

@@ -30,7 +30,7 @@ class GlobalOptions:
     @property
     def output(self) -> Output:
         if self._output is None:
-            self._output = Output(json_mode=self.json, verbose=self.verbose)
+            self._output = Output(json_mode=self.json)
         return self._output
 
     def config(self, **flags: Any) -> LoadedConfig:

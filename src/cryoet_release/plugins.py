@@ -57,15 +57,18 @@ def load_plugins(eps: Iterable[EntryPoint] | None = None, *, reserved: Iterable[
     When two entry points share a name, the first-party one wins, then the distribution first by name: the
     outcome does not depend on sys.path order. Names in `reserved` (the core's own commands) always lose.
     """
-    ordered = sorted(
-        eps if eps is not None else discover(),
-        key=lambda ep: (ep.name, _distribution(ep)[0] != FIRST_PARTY, _distribution(ep)[0] or "", ep.value),
-    )
+    # Reading a distribution's metadata parses its METADATA file: once per distribution, not per entry point.
+    origins: dict[int, tuple[str | None, str | None]] = {}
+    annotated = []
+    for ep in eps if eps is not None else discover():
+        if id(ep.dist) not in origins:
+            origins[id(ep.dist)] = _distribution(ep)
+        annotated.append((ep, *origins[id(ep.dist)]))
+    ordered = sorted(annotated, key=lambda item: (item[0].name, item[1] != FIRST_PARTY, item[1] or "", item[0].value))
     plugins: list[Plugin] = []
     winners: dict[str, Plugin] = {}
     taken = set(reserved)
-    for ep in ordered:
-        dist, version = _distribution(ep)
+    for ep, dist, version in ordered:
         if ep.name in taken:
             holder = winners.get(ep.name)
             by = f"plugin from {holder.origin}" if holder else "a built-in command"
