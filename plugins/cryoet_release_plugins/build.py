@@ -6,17 +6,21 @@ import typer
 
 from cryoet_release.context import GlobalOptions
 
-app = typer.Typer(help="Build the images and push them to ECR under a tag.")
+app = typer.Typer(help="Build the images and push them to ECR under a tag.", subcommand_metavar="")
 
 
 @app.callback(invoke_without_command=True)
 def build(
     ctx: typer.Context,
     tag: Annotated[str | None, typer.Option(help="Image tag (default: the current git branch, sanitised).")] = None,
-    image: Annotated[list[str] | None, typer.Option(help="Image key to build (repeatable; default: all).")] = None,
+    image: Annotated[
+        list[str] | None, typer.Option(metavar="KEY", help="Image key to build (repeatable; default: all).")
+    ] = None,
     platform: Annotated[str | None, typer.Option(help="Target platform (default: per image, linux/amd64).")] = None,
     no_push: Annotated[bool, typer.Option("--no-push", help="Build only; push later with `push`.")] = False,
-    build_arg: Annotated[list[str] | None, typer.Option(help="KEY=VALUE build argument (repeatable).")] = None,
+    build_arg: Annotated[
+        list[str] | None, typer.Option(metavar="KEY=VALUE", help="Build argument (repeatable).")
+    ] = None,
     sha_tag: Annotated[bool, typer.Option("--sha-tag", help="Also tag sha-<short git sha>.")] = False,
     create_repository: Annotated[
         bool, typer.Option("--create-repository", help="Create a missing ECR repository.")

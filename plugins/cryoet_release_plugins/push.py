@@ -6,14 +6,16 @@ import typer
 
 from cryoet_release.context import GlobalOptions
 
-app = typer.Typer(help="Push images already built here to ECR (never rebuilds).")
+app = typer.Typer(help="Push images already built here to ECR (never rebuilds).", subcommand_metavar="")
 
 
 @app.callback(invoke_without_command=True)
 def push(
     ctx: typer.Context,
     tag: Annotated[str | None, typer.Option(help="Image tag (default: the current git branch, sanitised).")] = None,
-    image: Annotated[list[str] | None, typer.Option(help="Image key to push (repeatable; default: all).")] = None,
+    image: Annotated[
+        list[str] | None, typer.Option(metavar="KEY", help="Image key to push (repeatable; default: all).")
+    ] = None,
     create_repository: Annotated[
         bool, typer.Option("--create-repository", help="Create a missing ECR repository.")
     ] = False,

@@ -8,8 +8,12 @@ import typer
 from cryoet_release.context import GlobalOptions
 
 # A group whose callback is the command: interspersed arguments let options follow the BATCH argument.
-app = typer.Typer(help="Show the state of a batch's executions.", context_settings={"allow_interspersed_args": True})
-batches_app = typer.Typer(help="List the batches queued from this machine, newest first.")
+app = typer.Typer(
+    help="Show the state of a batch's executions.",
+    context_settings={"allow_interspersed_args": True},
+    subcommand_metavar="",
+)
+batches_app = typer.Typer(help="List the batches queued from this machine, newest first.", subcommand_metavar="")
 
 LedgerDir = Annotated[
     Path | None,

@@ -50,11 +50,15 @@ LedgerDir = Annotated[
     typer.Option(help="Where batch ledgers live (default: $XDG_STATE_HOME/cryoet-release/batches).", file_okay=False),
 ]
 S3Prefix = Annotated[str, typer.Option(help="Prefix under which datasets are listed.")]
-IncludeDataset = Annotated[list[str] | None, typer.Option(help="Only this dataset id (exact; repeatable).")]
-FilterDatasets = Annotated[
-    list[str] | None, typer.Option(help="Only dataset ids fully matching this regex (repeatable).")
+IncludeDataset = Annotated[
+    list[str] | None, typer.Option(metavar="ID", help="Only this dataset id (exact; repeatable).")
 ]
-ExcludeDataset = Annotated[list[str] | None, typer.Option(help="Skip dataset ids fully matching this regex.")]
+FilterDatasets = Annotated[
+    list[str] | None, typer.Option(metavar="REGEX", help="Only dataset ids fully matching this regex (repeatable).")
+]
+ExcludeDataset = Annotated[
+    list[str] | None, typer.Option(metavar="REGEX", help="Skip dataset ids fully matching this regex (repeatable).")
+]
 
 
 def _common(ctx: typer.Context, **forced: Any) -> "CommonOptions":
@@ -120,7 +124,9 @@ def db_import(
     include_dataset: IncludeDataset = None,
     filter_datasets: FilterDatasets = None,
     exclude_dataset: ExcludeDataset = None,
-    deposition_id: Annotated[list[str] | None, typer.Option(help="Import this deposition (repeatable).")] = None,
+    deposition_id: Annotated[
+        list[str] | None, typer.Option(metavar="ID", help="Import this deposition (repeatable).")
+    ] = None,
     anonymous: Annotated[bool, typer.Option("--anonymous", help="Pass --anonymous to the importer.")] = False,
     import_annotations: Annotated[bool, typer.Option("--import-annotations", rich_help_panel="Import")] = False,
     import_annotation_authors: Annotated[
@@ -227,8 +233,12 @@ def sync(
     yes: Yes = False,
     input_bucket: Annotated[str, typer.Option(help="Bucket to sync from.")] = "cryoet-data-portal-staging",
     output_bucket: Annotated[str, typer.Option(help="Bucket to sync to.")] = "cryoet-data-portal-public",
-    include: Annotated[list[str] | None, typer.Option(help="aws s3 sync --include pattern (order kept).")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="aws s3 sync --exclude pattern (order kept).")] = None,
+    include: Annotated[
+        list[str] | None, typer.Option(metavar="PATTERN", help="aws s3 sync --include pattern (order kept).")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option(metavar="PATTERN", help="aws s3 sync --exclude pattern (order kept).")
+    ] = None,
     delete_files: Annotated[
         bool, typer.Option("--delete-files", help="Pass --delete: remove files absent from the input.")
     ] = False,
@@ -238,7 +248,7 @@ def sync(
     filter_datasets: FilterDatasets = None,
     exclude_dataset: ExcludeDataset = None,
     include_deposition: Annotated[
-        list[str] | None, typer.Option(help="Also sync depositions_metadata/<id> (repeatable).")
+        list[str] | None, typer.Option(metavar="ID", help="Also sync depositions_metadata/<id> (repeatable).")
     ] = None,
     sync_dataset: Annotated[bool, typer.Option(help="Sync the selected datasets (off: depositions only).")] = True,
 ) -> None:
