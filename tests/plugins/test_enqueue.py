@@ -301,3 +301,39 @@ def test_a_failed_submission_is_listed_and_exits_1(portal: dict[str, str], monke
 
 def test_state_machine_arn_helper_matches_the_contract() -> None:
     assert state_machine_arn("staging") == STAGING_ARN
+
+
+@pytest.mark.parametrize(("answer", "code", "started"), [("n", 1, 0), ("y", 0, 1)])
+def test_prod_on_a_terminal_shows_the_plan_and_asks(
+    portal: dict[str, str], answer: str, code: int, started: int
+) -> None:
+    """A real pseudo-terminal: the prompt appears, and only a yes submits."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cryoet_release", "enqueue", "db-import", "--environment", "prod",
+         "--include-dataset", "10000"],
+        stdin=follower, stdout=subprocess.PIPE, stderr=follower, env=os.environ.copy(),
+    )  # fmt: skip
+    os.close(follower)
+    seen = b""
+    try:
+        while b"Submit?" not in seen:
+            ready, _, _ = select.select([leader], [], [], 30)
+            assert ready, f"no prompt within 30 s: {seen!r}"
+            chunk = os.read(leader, 4096)
+            assert chunk, seen
+            seen += chunk
+        os.write(leader, f"{answer}\n".encode())
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+        os.close(leader)
+    assert b"About to submit 1 db-import job(s) to PROD" in seen
+    assert process.returncode == code
+    assert len(started_inputs("prod")) == started
