@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from cryoet_release.config import ImageConfig, LoadedConfig
 from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions
 from cryoet_release.errors import EngineError, OperationFailed, ResourceNotFound, UsageError
-from cryoet_release.models import AwsRegion, ImageRef, ImageTag
+from cryoet_release.models import AwsRegion, ImageRef, ImageTag, ecr_host
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -94,6 +93,10 @@ class Registry:
     account: str
     region: str
     override: str | None
+
+    @property
+    def host(self) -> str:
+        return self.override or ecr_host(self.account, self.region)
 
     def ref(self, repository: str, tag: str) -> ImageRef:
         return ImageRef(
@@ -177,7 +180,7 @@ def push_images(
     output: Output,
 ) -> None:
     """Log in to the registry with an ECR token and push every ref; fills in digest and status."""
-    host = registry.ref(released[0].repository, "x").host
+    host = registry.host
     before = {
         item.key: cloud.image_digest(aws, registry_id=registry.account, repository=item.repository, tag=item.tags[0])
         for item in released
@@ -325,7 +328,7 @@ def run_build(opts: GlobalOptions, request: BuildRequest, *, dry_run: bool) -> N
         for key, image in images.items():
             commands = [engines.build_command(kind, specs[key])]
             if request.push:
-                commands.append(engines.login_command(kind, registry.ref(image.repository, "x").host, "AWS"))
+                commands.append(engines.login_command(kind, registry.host, "AWS"))
                 commands += [engines.push_command(kind, ref.tagged) for ref in targets[key]]
             status: Status = "would push" if request.push else "would build"
             released.append(
@@ -375,7 +378,7 @@ def run_push(opts: GlobalOptions, request: ReleaseRequest, *, dry_run: bool) -> 
                 )
             found = engines.inspect(engine, source)
             retags.append((source, target))
-            commands.append(shlex.join([engine.kind, "tag", source, target]))
+            commands.append(engines.tag_command(engine.kind, source, target))
         commands.append(engines.push_command(engine.kind, target))
         status: Status = "would push" if dry_run else "pushed"
         size, image_id = (found.size, found.id) if found else (None, None)

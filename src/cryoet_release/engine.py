@@ -263,6 +263,10 @@ def login_command(engine_kind: str, host: str, username: str) -> str:
     )
 
 
+def tag_command(engine_kind: str, source: str, target: str) -> str:
+    return shlex.join([engine_kind, "tag", source, target])
+
+
 def push_command(engine_kind: str, reference: str) -> str:
     return shlex.join([engine_kind, "push", reference])
 

@@ -71,10 +71,8 @@ def _common(ctx: typer.Context, **forced: Any) -> "CommonOptions":
 def _selection(ctx: typer.Context) -> "DatasetSelection":
     from cryoet_release_plugins.enqueue.jobs import DatasetSelection
 
-    return DatasetSelection.model_validate(
-        {name: ctx.params[name] or [] for name in DatasetSelection.model_fields if name in ctx.params}
-        | {"s3_prefix": ctx.params.get("s3_prefix") or ""}
-    )
+    given = {name: ctx.params.get(name) for name in DatasetSelection.model_fields}
+    return DatasetSelection.model_validate({name: value for name, value in given.items() if value is not None})
 
 
 def _submit(
