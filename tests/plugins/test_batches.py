@@ -146,6 +146,9 @@ def test_throttled_and_dropped_submissions_then_resume(
     assert "enqueue resume faulty" in result.stderr
 
     heal(monkeypatch)
+    planned = json.loads(invoke("--json", "enqueue", "resume", "faulty", "--dry-run").stdout)
+    assert len(planned["to_submit"]) == 5
+    assert sum(executions_per_job().values()) == len(DATASETS) - 5  # the dry run submitted nothing
     resumed = invoke("--json", "enqueue", "resume", "faulty")
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.stdout)["submitted"] == 5

@@ -373,8 +373,10 @@ def resume(
     batch: Annotated[str, typer.Argument(help="The batch to resume (see `cryoet-release batches`).")],
     parallelism: Annotated[int, typer.Option(min=1, max=256, help="Concurrent submissions.")] = 20,
     ledger_dir: LedgerDir = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the jobs it would submit; submit nothing.")] = False,
 ) -> None:
     """Submit the jobs of a batch not confirmed started, with the same names and inputs (never twice)."""
     from cryoet_release_plugins.enqueue.runner import resume_batch
 
-    resume_batch(ctx.ensure_object(GlobalOptions), batch, parallelism=parallelism, ledger_dir=ledger_dir)
+    opts = ctx.ensure_object(GlobalOptions)
+    resume_batch(opts, batch, parallelism=parallelism, ledger_dir=ledger_dir, dry_run=dry_run)

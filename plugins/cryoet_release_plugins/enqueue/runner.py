@@ -301,13 +301,26 @@ def run_batch(opts: GlobalOptions, common: CommonOptions, request: Request, *, d
         _submit(aws, ledger, plan.jobs, common.parallelism, output)
 
 
-def resume_batch(opts: GlobalOptions, batch: str, *, parallelism: int, ledger_dir: Path | None) -> None:
+def resume_batch(
+    opts: GlobalOptions, batch: str, *, parallelism: int, ledger_dir: Path | None, dry_run: bool = False
+) -> None:
     """Submit exactly the jobs of a batch not confirmed started, under the same names and inputs."""
     output = opts.output
     directory = batches.ledger_dir(ledger_dir)
-    batches.load(directory, batch)  # an unknown batch is a usage error before taking any lock
+    ledger = batches.load(directory, batch)  # an unknown batch is a usage error before taking any lock
+    if dry_run:
+        pending = ledger.pending()
+        output.result(
+            {"batch": batch, "dry_run": True, "to_submit": [{"name": e.name, "key": e.key} for e in pending]},
+            lambda: output.table(
+                ["execution name", "job", "last outcome"],
+                ([e.name, e.key, e.error_code or e.status] for e in pending),
+                title=f"dry run: resume of {batch} would submit {len(pending)} job(s)",
+            ),
+        )
+        return
     with batches.locked(directory, batch):
-        ledger = batches.load(directory, batch)
+        ledger = batches.load(directory, batch)  # as it is now that we hold the lock
         header = ledger.header
         aws = cloud.Aws(opts.profile, header.region, max_pool_connections=parallelism)
         if aws.account != header.account:
