@@ -304,23 +304,9 @@ def validate(
 ) -> None:
     """One job per dataset id: validate the standardized dataset (always on the staging state machine)."""
     from cryoet_release.models import DatasetId, validate_as
-    from cryoet_release_plugins.enqueue import jobs
 
-    common = _common(ctx, environment="staging")
-    datasets = list(dict.fromkeys(validate_as(DatasetId, d) for d in dataset_ids))
-    arguments = {
-        "input_bucket": input_bucket,
-        "output_bucket": output_bucket,
-        "output_dir": output_dir,
-        "extra_args": extra_args,
-        "config_file": config_file,
-        "flags": flags,
-    }
-
-    def specs(aws: "cloud.Aws", images: Mapping[str, str]) -> list["JobSpec"]:
-        return [jobs.JobSpec(d, jobs.validate_arguments(d, test_entity="standardized", **arguments)) for d in datasets]
-
-    _submit(ctx, common, "validate", {"docker_image_id": common.ecr_repo}, specs)
+    datasets = [validate_as(DatasetId, d) for d in dataset_ids]
+    _validation(ctx, "validate", [(d, d, config_file) for d in datasets], test_entity="standardized", flags=flags)
 
 
 @app.command("source-validate")
@@ -343,28 +329,32 @@ def source_validate(
     extra_args: ExtraArgs = "",
 ) -> None:
     """One job per config file: validate the source data it describes (always on the staging state machine)."""
+    jobs = [(file, PurePosixPath(file).stem, file) for file in config_files]
+    _validation(ctx, "source-validate", jobs, test_entity="source", flags="--no-multiprocessing")
+
+
+def _validation(
+    ctx: typer.Context, kind: str, items: list[tuple[str, str, str]], *, test_entity: str, flags: str
+) -> None:
+    """validate and source-validate: one job per (key, dataset, config file), always on staging."""
     from cryoet_release_plugins.enqueue import jobs
 
     common = _common(ctx, environment="staging")
-    files = list(dict.fromkeys(config_files))
-    arguments = {
-        "input_bucket": input_bucket,
-        "output_bucket": output_bucket,
-        "output_dir": output_dir,
-        "extra_args": extra_args,
-        "flags": "--no-multiprocessing",
-    }
+    unique = list(dict.fromkeys(items))
+    shared = {name: ctx.params[name] for name in ("input_bucket", "output_bucket", "output_dir", "extra_args")}
 
     def specs(aws: "cloud.Aws", images: Mapping[str, str]) -> list["JobSpec"]:
         return [
             jobs.JobSpec(
-                file,
-                jobs.validate_arguments(PurePosixPath(file).stem, config_file=file, test_entity="source", **arguments),
+                key,
+                jobs.validate_arguments(
+                    dataset, config_file=config_file, flags=flags, test_entity=test_entity, **shared
+                ),
             )
-            for file in files
+            for key, dataset, config_file in unique
         ]
 
-    _submit(ctx, common, "source-validate", {"docker_image_id": common.ecr_repo}, specs)
+    _submit(ctx, common, kind, {"docker_image_id": common.ecr_repo}, specs)
 
 
 @app.command("resume")
