@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.components import free_port
+
 from cryoet_release import batches
 from cryoet_release.aws import Aws
 from cryoet_release.console import Output
@@ -36,12 +39,6 @@ from cryoet_release_plugins.enqueue.runner import Submission, discover_datasets,
 REGION = "us-west-2"
 MACHINE = "bench-default-wdl"
 PASS = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_moto() -> tuple[subprocess.Popen[bytes], str]:

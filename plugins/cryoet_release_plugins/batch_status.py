@@ -43,8 +43,8 @@ class JobState:
         return f"https://{region}.{domain}/states/home?region={region}#/v2/executions/details/{self.arn}"
 
 
-def collect(aws: cloud.Aws, ledger: batches.Ledger, *, parallelism: int) -> tuple[list[JobState], int]:
-    """The state of every job, and the number of AWS calls it took.
+def collect(aws: cloud.Aws, ledger: batches.Ledger, *, parallelism: int) -> list[JobState]:
+    """The state of every job.
 
     A job is looked up by the ARN its name gives, whatever the ledger says: a submission whose response was lost
     still shows as the execution it created.
@@ -52,11 +52,9 @@ def collect(aws: cloud.Aws, ledger: batches.Ledger, *, parallelism: int) -> tupl
     machine = ledger.header.state_machine
     entries = list(ledger.entries.values())
     found: dict[str, cloud.Execution] = {}
-    calls = 0
     if len(entries) > LIST_ABOVE:
         names = set(ledger.entries)
-        listed, calls = cloud.list_executions(aws, machine)
-        found = {execution.name: execution for execution in listed if execution.name in names}
+        found = {e.name: e for e in cloud.list_executions(aws, machine) if e.name in names}
     to_describe = [
         e.name for e in entries if e.name not in found or found[e.name].status in CLOSED_WITH_ERROR
     ]  # errors and causes come only from DescribeExecution
@@ -65,7 +63,6 @@ def collect(aws: cloud.Aws, ledger: batches.Ledger, *, parallelism: int) -> tupl
             lambda name: cloud.describe_execution(aws, cloud.execution_arn(machine, name)), to_describe
         )
         for name, execution in zip(to_describe, described, strict=True):
-            calls += 1
             if execution is not None:
                 found[name] = execution
     states = []
@@ -77,7 +74,7 @@ def collect(aws: cloud.Aws, ledger: batches.Ledger, *, parallelism: int) -> tupl
             states.append(
                 JobState(entry.name, entry.key, execution.status, execution.arn, execution.error, execution.cause)
             )
-    return states, calls
+    return states
 
 
 def counts(states: list[JobState]) -> dict[str, int]:
@@ -110,19 +107,19 @@ def show_status(
     output = opts.output
     ledger = pick_ledger(batch, latest=latest, ledger_dir=ledger_dir)
     aws = cloud.Aws(opts.profile, ledger.header.region, max_pool_connections=parallelism)
-    states, _ = collect(aws, ledger, parallelism=parallelism)
+    states = collect(aws, ledger, parallelism=parallelism)
     if watch and not output.json_mode:
         from rich.live import Live
 
         with Live(_render(ledger, states), console=output.stderr, refresh_per_second=1, transient=True) as live:
             while any(state.state == "RUNNING" for state in states):
                 time.sleep(interval)
-                states, _ = collect(aws, ledger, parallelism=parallelism)
+                states = collect(aws, ledger, parallelism=parallelism)
                 live.update(_render(ledger, states))
     elif watch:
         while any(state.state == "RUNNING" for state in states):
             time.sleep(interval)
-            states, _ = collect(aws, ledger, parallelism=parallelism)
+            states = collect(aws, ledger, parallelism=parallelism)
     output.result(_document(ledger, states), lambda: output.stdout.print(_render(ledger, states)))
 
 

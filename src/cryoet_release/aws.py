@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from cryoet_release.errors import AwsError, CredentialsError, RegionError, ResourceNotFound
-from cryoet_release.models import AwsRegion, partition_of, validate_as
+from cryoet_release.models import AwsRegion, partition_of, validate_as, validation_problems
 
 
 class Aws:
@@ -60,7 +60,7 @@ class Aws:
         try:
             return str(validate_as(AwsRegion, region))
         except ValidationError as error:
-            raise RegionError(f"region: {error.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+            raise RegionError(f"region: {validation_problems(error)[0][1]}") from None
 
     def client(self, service: str) -> Any:
         """A client with standard retries, shared by up to `max_pool_connections` threads."""
@@ -300,18 +300,17 @@ def describe_execution(aws: Aws, arn: str) -> Execution | None:
     )
 
 
-def list_executions(aws: Aws, state_machine: str) -> tuple[list[Execution], int]:
-    """Every execution of the state machine (without input or error), and the number of calls it took."""
+def list_executions(aws: Aws, state_machine: str) -> list[Execution]:
+    """Every execution of the state machine (without input or error)."""
     paginator = aws.client("stepfunctions").get_paginator("list_executions")
-    found, calls = [], 0
+    found: list[Execution] = []
     with translate_errors(aws.profile):
         for page in paginator.paginate(stateMachineArn=state_machine):
-            calls += 1
             found += [
                 Execution(e["name"], e["executionArn"], e["status"], e["startDate"].isoformat())
                 for e in page["executions"]
             ]
-    return found, calls
+    return found
 
 
 def error_code(error: BaseException) -> str:

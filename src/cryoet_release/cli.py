@@ -71,11 +71,9 @@ class ReleaseGroup(TyperGroup):
 
 
 def _validation_lines(error: Any) -> list[str]:
-    lines = []
-    for problem in error.errors():
-        field = ".".join(str(part) for part in problem["loc"]) or "value"
-        lines.append(f"{field.replace('_', '-')}: {problem['msg'].removeprefix('Value error, ')}")
-    return lines
+    from cryoet_release.models import validation_problems
+
+    return [f"{(field or 'value').replace('_', '-')}: {message}" for field, message in validation_problems(error)]
 
 
 def _report(ctx: Context, message: str, code: ExitCode, hint: str | None = None) -> None:

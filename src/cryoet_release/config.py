@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cryoet_release.errors import ConfigError
-from cryoet_release.models import AccountId, Environment, ImageTag, RepositoryName
+from cryoet_release.models import AccountId, Environment, ImageTag, RepositoryName, validation_problems
 
 CONFIG_FILENAME = "cryoet-release.toml"
 CONFIG_ENV = "CRYOET_RELEASE_CONFIG"
@@ -189,15 +189,9 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def _describe(
     error: ValidationError, sources: Mapping[str, Source], path: Path | None, environ: Mapping[str, str]
 ) -> str:
-    lines = []
-    for problem in error.errors():
-        key = ".".join(str(part) for part in problem["loc"])
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            message = "unknown key"
-        where = _origin(key, sources, path, environ)
-        lines.append(f"{where}: {key}: {message}")
-    return "\n".join(lines)
+    return "\n".join(
+        f"{_origin(key, sources, path, environ)}: {key}: {message}" for key, message in validation_problems(error)
+    )
 
 
 def _origin(key: str, sources: Mapping[str, Source], path: Path | None, environ: Mapping[str, str]) -> str:

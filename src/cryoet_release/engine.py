@@ -43,9 +43,6 @@ _DOCKER_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 class LocalImage:
     id: str
     size: int
-    repo_tags: tuple[str, ...]
-    repo_digests: tuple[str, ...]
-    labels: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -54,10 +51,6 @@ class Engine:
     client: DockerClient
     buildkit: bool
     """docker with buildx (BuildKit); False: podman (buildah) or docker's classic builder."""
-
-    @property
-    def binary(self) -> str:
-        return self.kind
 
 
 def detect() -> EngineKind | None:
@@ -163,9 +156,6 @@ def inspect(engine: Engine, reference: str) -> LocalImage | None:
     return LocalImage(
         id=image.id,
         size=int(image.size or 0),
-        repo_tags=tuple(image.repo_tags or ()),
-        repo_digests=tuple(image.repo_digests or ()),
-        labels=dict(image.config.labels or {}),
     )
 
 

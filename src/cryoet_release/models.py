@@ -10,7 +10,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # Commercial (us-east-1), China (cn-north-1) and GovCloud (us-gov-west-1) partitions, plus the newer
@@ -119,6 +119,15 @@ def branch_to_tag(branch: str) -> str:
     if not tag:
         raise ValueError(f"branch {branch!r} leaves no valid tag; pass --tag")
     return tag
+
+
+def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
+    """Each problem of a ValidationError as (dotted field, plain message), the way the CLI prints them."""
+    problems = []
+    for problem in error.errors():
+        message = "unknown key" if problem["type"] == "extra_forbidden" else problem["msg"]
+        problems.append((".".join(str(part) for part in problem["loc"]), message.removeprefix("Value error, ")))
+    return problems
 
 
 _ADAPTERS: dict[object, TypeAdapter[Any]] = {}

@@ -42,7 +42,6 @@ class Plan:
     images: Mapping[str, str]
     """Image role (docker_image_id, v2_docker_image_id) -> the reference the jobs run."""
     jobs: Sequence[Job]
-    s3_calls: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
