@@ -33,8 +33,9 @@ from tests.components import free_port
 from cryoet_release import batches
 from cryoet_release.aws import Aws
 from cryoet_release.console import Output
+from cryoet_release_plugins.enqueue.discover import Finder
 from cryoet_release_plugins.enqueue.jobs import DatasetSelection, Job, JobSpec, Target, make_jobs
-from cryoet_release_plugins.enqueue.runner import Submission, discover_datasets, recorder
+from cryoet_release_plugins.enqueue.submit import Submission, recorder
 
 REGION = "us-west-2"
 MACHINE = "bench-default-wdl"
@@ -148,11 +149,12 @@ def main() -> None:
                 )
             )
         cpu, wall = time.process_time(), time.perf_counter()
-        found, calls = discover_datasets(
-            Aws(region=REGION, max_pool_connections=20), "plan", DatasetSelection(), parallelism=20
-        )
+        finder = Finder(Aws(region=REGION, max_pool_connections=20), parallelism=20, warn=print)
+        found = finder.datasets("plan", DatasetSelection())
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         assert len(found) == args.datasets
+        # One paginated listing (1,000 prefixes a page), then one HEAD per candidate.
+        calls = -(-args.datasets // 1000) + len(found)
         print(f"planning {args.datasets} datasets: {calls} S3 calls, {cpu:.2f} CPU s, {wall:.2f} s wall")
     finally:
         process.terminate()

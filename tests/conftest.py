@@ -15,6 +15,7 @@ from typer.testing import CliRunner, Result
 from cryoet_release.cli import build_app
 
 REGION = "us-west-2"
+MOTO_ACCOUNT = "123456789012"
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +47,8 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> st
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    # The portal's images live in another account; in the emulator, the images are in the caller's own.
+    monkeypatch.setenv("CRYOET_RELEASE_REGISTRY_ACCOUNT", MOTO_ACCOUNT)
     # No ~/.aws of the machine leaks into a test.
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
@@ -58,6 +61,7 @@ def _isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for variable in (
         "CRYOET_RELEASE_CONFIG",
         "CRYOET_RELEASE_REGISTRY",
+        "CRYOET_RELEASE_REGISTRY_ACCOUNT",
         "CRYOET_RELEASE_ENGINE",
         "CRYOET_RELEASE_STRICT_PLUGINS",
         "GITHUB_ACTIONS",

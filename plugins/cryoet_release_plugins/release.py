@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from cryoet_release import git
 from cryoet_release.config import ImageConfig, LoadedConfig
 from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions
-from cryoet_release.errors import EngineError, OperationFailed, ResourceNotFound, UsageError
+from cryoet_release.errors import AccessDenied, EngineError, OperationFailed, ResourceNotFound, UsageError
 from cryoet_release.models import AwsRegion, ImageRef, ImageTag, ecr_host
 
 if TYPE_CHECKING:
@@ -105,9 +106,27 @@ class Registry:
 
 
 def registry_for(opts: GlobalOptions, request: ReleaseRequest, loaded: LoadedConfig) -> tuple[cloud.Aws, Registry]:
+    """The session and the registry images go to: `registry_account`'s, whichever account the profile is."""
     aws = cloud.Aws(opts.profile, request.region or opts.region)
-    account = loaded.config.registry_account or aws.account
-    return aws, Registry(account=account, region=aws.region, override=loaded.config.registry)
+    registry = Registry(account=loaded.config.registry_account, region=aws.region, override=loaded.config.registry)
+    if registry.account != aws.account:
+        opts.output.info(
+            f"pushing as account {aws.account} to the registry of account {registry.account} ({registry.host})"
+        )
+    return aws, registry
+
+
+@contextmanager
+def cross_account(aws: cloud.Aws, registry: Registry) -> Iterator[None]:
+    """ECR refusing the caller in another account's registry is an AWS error with the two ways out."""
+    try:
+        yield
+    except AccessDenied as error:
+        raise AccessDenied(
+            f"ECR refused account {aws.account} in the registry of account {registry.account}: {error.message}",
+            hint=f"Use a profile of account {registry.account} (--profile), or set registry_account"
+            f" (CRYOET_RELEASE_REGISTRY_ACCOUNT) to {aws.account}",
+        ) from None
 
 
 def check_repositories(
@@ -181,11 +200,14 @@ def push_images(
 ) -> None:
     """Log in to the registry with an ECR token and push every ref; fills in digest and status."""
     host = registry.host
-    before = {
-        item.key: cloud.image_digest(aws, registry_id=registry.account, repository=item.repository, tag=item.tags[0])
-        for item in released
-    }
-    credentials = cloud.registry_login(aws, registry_id=registry.account)
+    with cross_account(aws, registry):
+        before = {
+            item.key: cloud.image_digest(
+                aws, registry_id=registry.account, repository=item.repository, tag=item.tags[0]
+            )
+            for item in released
+        }
+        credentials = cloud.registry_login(aws, registry_id=registry.account)
     with (
         engines.logged_in(engine, host, credentials.username, credentials.password) as session,
         output.activity() as live,
@@ -302,11 +324,10 @@ def run_build(opts: GlobalOptions, request: BuildRequest, *, dry_run: bool) -> N
     labels = _labels(loaded.root, request.tag)
     aws, registry = registry_for(opts, request, loaded)
     targets = {key: [registry.ref(image.repository, t) for t in tags] for key, image in images.items()}
-    created = (
-        check_repositories(aws, registry, targets, create=request.create_repository, dry_run=dry_run)
-        if request.push
-        else []
-    )
+    created = []
+    if request.push:
+        with cross_account(aws, registry):
+            created = check_repositories(aws, registry, targets, create=request.create_repository, dry_run=dry_run)
     for name in created:
         output.info(f"{'would create' if dry_run else 'created'} ECR repository {name}")
 
@@ -384,7 +405,8 @@ def run_push(opts: GlobalOptions, request: ReleaseRequest, *, dry_run: bool) -> 
         size, image_id = (found.size, found.id) if found else (None, None)
         released.append(Released(key, image.repository, [target], status, size, image_id=image_id, commands=commands))
     targets = {item.key: [registry.ref(item.repository, request.tag)] for item in released}
-    check_repositories(aws, registry, targets, create=request.create_repository, dry_run=dry_run)
+    with cross_account(aws, registry):
+        check_repositories(aws, registry, targets, create=request.create_repository, dry_run=dry_run)
     if dry_run:
         report(output, released, dry_run=True)
         return

@@ -16,12 +16,13 @@ from functools import cached_property
 from typing import Any
 
 import boto3
+from botocore import UNSIGNED
 from botocore import exceptions as bce
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from cryoet_release.errors import AwsError, CredentialsError, RegionError, ResourceNotFound
+from cryoet_release.errors import AccessDenied, AwsError, CredentialsError, RegionError, ResourceNotFound
 from cryoet_release.models import AwsRegion, partition_of, validate_as, validation_problems
 
 
@@ -62,19 +63,24 @@ class Aws:
         except ValidationError as error:
             raise RegionError(f"region: {validation_problems(error)[0][1]}") from None
 
-    def client(self, service: str) -> Any:
-        """A client with standard retries, shared by up to `max_pool_connections` threads."""
-        if service not in self._clients:
+    def client(self, service: str, *, unsigned: bool = False) -> Any:
+        """A client with standard retries, shared by up to `max_pool_connections` threads.
+
+        `unsigned`: anonymous requests, as a reader without credentials makes them (public buckets).
+        """
+        key = f"{service}:unsigned" if unsigned else service
+        if key not in self._clients:
             # Standard retries; the number of attempts is botocore's (AWS_MAX_ATTEMPTS, else its default).
             config = Config(
                 retries={"mode": "standard"},
                 max_pool_connections=self.max_pool_connections,
                 user_agent_extra="cryoet-release",
+                **({"signature_version": UNSIGNED} if unsigned else {}),
             )
             session: Any = self.session  # the stubs type client() per literal service name only
             with translate_errors(self.profile):
-                self._clients[service] = session.client(service, region_name=self.region, config=config)
-        return self._clients[service]
+                self._clients[key] = session.client(service, region_name=self.region, config=config)
+        return self._clients[key]
 
     @cached_property
     def account(self) -> str:
@@ -114,7 +120,12 @@ def translate_errors(profile: str | None = None) -> Iterator[None]:
             raise CredentialsError(
                 f"AWS rejected the credentials ({code})", hint="Check --profile / AWS_PROFILE"
             ) from None
+        if code in ACCESS_DENIED:
+            raise AccessDenied(f"{error.operation_name}: {code}: {message}") from error
         raise AwsError(f"{error.operation_name}: {code}: {message}") from error
+
+
+ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "403", "Forbidden"}
 
 
 # --- S3 -------------------------------------------------------------------------------------------------------
@@ -125,9 +136,10 @@ def bucket_names(aws: Aws) -> list[str]:
         return [bucket["Name"] for bucket in aws.client("s3").list_buckets().get("Buckets", [])]
 
 
-def list_subprefixes(aws: Aws, bucket: str, prefix: str) -> tuple[list[str], int]:
-    """The sub-prefixes right under `prefix` (ListObjectsV2 with Delimiter '/'), and the number of calls made."""
-    paginator = aws.client("s3").get_paginator("list_objects_v2")
+def list_subprefixes(aws: Aws, bucket: str, prefix: str, *, unsigned: bool = False) -> tuple[list[str], int]:
+    """The common prefixes of ListObjectsV2 with Delimiter '/' and `prefix` as a plain string prefix (`100` gives
+    `10000/`, `10001/`), and the number of calls made. Raises ResourceNotFound, AccessDenied."""
+    paginator = aws.client("s3", unsigned=unsigned).get_paginator("list_objects_v2")
     found: list[str] = []
     calls = 0
     with translate_errors(aws.profile):
@@ -142,10 +154,11 @@ def list_subprefixes(aws: Aws, bucket: str, prefix: str) -> tuple[list[str], int
     return found, calls
 
 
-def object_exists(aws: Aws, bucket: str, key: str) -> bool:
+def object_exists(aws: Aws, bucket: str, key: str, *, unsigned: bool = False) -> bool:
+    """Raises AccessDenied when the bucket refuses to say."""
     with translate_errors(aws.profile):
         try:
-            aws.client("s3").head_object(Bucket=bucket, Key=key)
+            aws.client("s3", unsigned=unsigned).head_object(Bucket=bucket, Key=key)
         except ClientError as error:
             if _code(error) in {"404", "NoSuchKey", "NotFound"}:
                 return False
@@ -198,6 +211,8 @@ def repository(aws: Aws, *, registry_id: str, name: str) -> Repository | None:
             if _code(error) == "RepositoryNotFoundException":
                 return None
             raise
+    if not found["repositories"]:
+        return None
     item = found["repositories"][0]
     return Repository(name, registry_id, item.get("imageTagMutability", "MUTABLE").startswith("IMMUTABLE"))
 

@@ -23,8 +23,12 @@ CONFIG_ENV = "CRYOET_RELEASE_CONFIG"
 # Environment variables that override one config key each.
 ENV_OVERRIDES = {
     "CRYOET_RELEASE_REGISTRY": "registry",
+    "CRYOET_RELEASE_REGISTRY_ACCOUNT": "registry_account",
     "CRYOET_RELEASE_ENGINE": "engine",
 }
+
+# Where the portal's images live, whichever account queues the jobs (the old enqueue_runs.py hard-codes it).
+PORTAL_REGISTRY_ACCOUNT = "908710317728"
 
 Source = Literal["default", "file", "env", "flag"]
 _PRECEDENCE: list[Source] = ["default", "file", "env", "flag"]
@@ -59,8 +63,8 @@ class EnvironmentConfig(_Strict):
 class ReleaseConfig(_Strict):
     images: dict[str, ImageConfig]
     protected_tags: list[ImageTag] = Field(default_factory=lambda: ["main"])
-    registry_account: AccountId | None = None
-    """Account of the ECR registry; None: the caller's account."""
+    registry_account: AccountId = PORTAL_REGISTRY_ACCOUNT
+    """Account whose ECR registry holds the images: build and push push there, enqueue's jobs pull from there."""
     registry: str | None = None
     """Registry host used instead of the ECR host for login and push (a private mirror)."""
     engine: Literal["docker", "podman"] | None = None

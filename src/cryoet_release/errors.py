@@ -61,6 +61,10 @@ class RegionError(AwsError):
     pass
 
 
+class AccessDenied(AwsError):
+    """AWS refused the call for lack of permission (IAM, a bucket policy, anonymous access)."""
+
+
 class ResourceNotFound(AwsError):
     """A repository, image, bucket or state machine the work needs does not exist."""
 

@@ -23,6 +23,8 @@ _DATASET = re.compile(r"[0-9]{1,12}")
 _EXECUTION_NAME = re.compile(r"[0-9A-Za-z_-]{1,80}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _BRANCH_INVALID = re.compile(r"[^a-z0-9_.-]+")
+# S3's general-purpose bucket naming rules, 3-63 characters.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def _matching(pattern: re.Pattern[str], rule: str) -> AfterValidator:
@@ -55,6 +57,9 @@ RepositoryName = Annotated[str, AfterValidator(_check_repository)]
 AccountId = Annotated[str, _matching(_ACCOUNT, "an AWS account id is exactly 12 digits")]
 DatasetId = Annotated[str, _matching(_DATASET, "a dataset id is 1-12 digits")]
 ExecutionName = Annotated[str, _matching(_EXECUTION_NAME, "an execution name is 1-80 of 0-9 A-Z a-z _ -")]
+BucketName = Annotated[
+    str, _matching(_BUCKET, "an S3 bucket name is 3-63 of a-z 0-9 . - and starts and ends with a letter or digit")
+]
 ImageDigest = Annotated[str, _matching(_DIGEST, "a digest is sha256: and 64 lowercase hex digits")]
 
 
@@ -131,6 +136,16 @@ def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
 
 
 _ADAPTERS: dict[object, TypeAdapter[Any]] = {}
+
+
+def validate_option(type_: Any, value: object, option: str) -> Any:
+    """Validate one command-line value; raises UsageError as `option: message`."""
+    from cryoet_release.errors import UsageError
+
+    try:
+        return validate_as(type_, value)
+    except ValidationError as error:
+        raise UsageError(f"{option}: {validation_problems(error)[0][1]}") from None
 
 
 def validate_as(type_: Any, value: object) -> Any:

@@ -14,6 +14,7 @@ import pytest
 
 from tests.components import ECR_PASSWORD, Registry
 from tests.conftest import invoke
+from tests.faults import deny
 from tests.plugins.conftest import git
 from tests.portal import MANIFEST
 
@@ -233,3 +234,15 @@ def test_docker_daemon_down_is_exit_4_saying_how_to_start_it(
     assert result.exit_code == 4
     assert result.stderr.startswith("error: the docker engine is not answering\n")
     assert "systemctl start docker" in result.stderr
+
+
+def test_ecr_refusing_another_accounts_registry_names_both_fixes(
+    aws: str, checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRYOET_RELEASE_REGISTRY_ACCOUNT", "908710317728")
+    deny(monkeypatch, b"DescribeRepositories")
+    result = invoke("build", "--tag", "feature-x", "--dry-run", "--engine", "podman")
+    assert result.exit_code == 3
+    assert "pushing as account 123456789012 to the registry of account 908710317728" in result.stderr
+    assert "ECR refused account 123456789012 in the registry of account 908710317728" in result.stderr
+    assert "Use a profile of account 908710317728 (--profile), or set registry_account" in result.stderr

@@ -13,6 +13,7 @@ from botocore.exceptions import ConnectionClosedError
 from botocore.httpsession import URLLib3Session
 
 from tests.conftest import invoke
+from tests.faults import deny
 from tests.portal import ACCOUNT, seed, started_inputs, state_machine_arn
 
 STAGING_ARN = "arn:aws:states:us-west-2:123456789012:stateMachine:cryoet-ingestion-staging-default-wdl"
@@ -82,7 +83,7 @@ def test_db_import_prod_with_every_option(portal: dict[str, str]) -> None:
     result = invoke(
         "enqueue", "db-import", "--environment", "prod", "--yes", "--ecr-tag", "db-new-feature",
         "--import-runs", "--import-annotations", "--deposition-id", "10300", "--deposition-id", "10301",
-        "--anonymous", "--no-debug", "--memory", "8000", "--swipe-wdl-key", "db_import-v0.0.4.wdl",
+        "--no-debug", "--memory", "8000", "--swipe-wdl-key", "db_import-v0.0.4.wdl",
         "--s3-bucket", "cryoet-data-portal-staging", "--filter-datasets", "1000.",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -96,8 +97,8 @@ def test_db_import_prod_with_every_option(portal: dict[str, str]) -> None:
                 "docker_image_id": f"{INGESTOR}:db-new-feature",
                 "s3_bucket": "cryoet-data-portal-staging",
                 "https_prefix": "https://files.cryoetdataportal.cziscience.com",
-                "flags": "--import-annotations --import-runs --deposition-id 10300 --deposition-id 10301 "
-                "--anonymous --s3-prefix 10001",
+                "flags": "--import-runs --import-annotations --deposition-id 10300 --deposition-id 10301 "
+                "--s3-prefix 10001",
                 "environment": "prod",
                 "v2_docker_image_id": f"{APIV2}:db-new-feature",
             }
@@ -121,7 +122,7 @@ def test_sync_datasets_and_depositions(portal: dict[str, str]) -> None:
     assert result.exit_code == 0, result.output
     inputs = started_inputs("staging")
     assert len(inputs) == 2
-    flags = "--exclude '*' --include '*.json' --exclude 'it'\"'\"'s/*' --delete --dryrun"
+    flags = "--delete --dryrun --exclude '*' --include '*.json' --exclude 'it'\"'\"'s/*'"
     dataset_name, dataset = only(inputs, "-sync-10000")
     assert dataset == {
         "Input": {
@@ -169,7 +170,7 @@ def test_validate_runs_on_staging(portal: dict[str, str]) -> None:
                 "dataset": "10001",
                 "input_bucket": "cryoet-data-portal-staging",
                 "output_bucket": "cryoet-data-portal-staging",
-                "output_dir": "validation_results",
+                "output_dir": "staging_validation",
                 "extra_args": "",
                 "config_file": "",
                 "flags": "",
@@ -195,10 +196,10 @@ def test_source_validate(portal: dict[str, str]) -> None:
     assert document["Input"]["Run"] == {
         "aws_region": "us-west-2",
         "docker_image_id": f"{INGESTOR}:main",
-        "dataset": "10000",
+        "dataset": "",
         "input_bucket": "cryoetportal-rawdatasets-dev",
         "output_bucket": "cryoet-data-portal-staging",
-        "output_dir": "source_validation_results",
+        "output_dir": "source_validation",
         "extra_args": "",
         "config_file": "dataset_configs/10000.yaml",
         "flags": "--no-multiprocessing",
@@ -238,8 +239,11 @@ def test_wrong_environment_names_what_is_missing(aws: str) -> None:
     [
         (["db-import", "--filter-datasets", "(unclosed"], "filter-datasets.0: Input should be a valid regular"),
         (["db-import", "--include-dataset", "10a"], "include-dataset.0: '10a' is not valid"),
-        (["db-import", "--memory", "0"], "memory: Input should be greater than or equal to 128"),
-        (["db-import", "--parallelism", "0"], "parallelism: Input should be greater than or equal to 1"),
+        (["db-import", "--memory", "5"], "memory: Input should be greater than or equal to 128"),
+        (
+            ["db-import", "--parallelism", "0"],
+            "'--parallelism': Input should be greater than or equal to 1",
+        ),
         (["db-import", "--ecr-tag", "-bad"], "ecr-tag: '-bad' is not valid"),
         (["db-import", "--environment", "dev"], "environment: Input should be 'staging' or 'prod'"),
         (["validate", "not-an-id"], "'not-an-id' is not valid: a dataset id is 1-12 digits"),
@@ -267,7 +271,7 @@ def test_dry_run_prints_every_input_and_starts_nothing(portal: dict[str, str]) -
     assert plan["dry_run"] is True
     (execution,) = plan["executions"]
     assert execution["input"]["Input"]["Run"]["flags"] == "--s3-prefix 10000 --debug"
-    assert execution["bytes"] == len(json.dumps(execution["input"], separators=(",", ":")).encode())
+    assert execution["bytes"] == len(json.dumps(execution["input"]).encode())
     assert started_inputs("staging") == {}
 
 
@@ -337,3 +341,49 @@ def test_prod_on_a_terminal_shows_the_plan_and_asks(
     assert b"About to submit 1 db-import job(s) to PROD" in seen
     assert process.returncode == code
     assert len(started_inputs("prod")) == started
+
+
+def test_jobs_pull_from_the_portal_registry_whatever_the_profile(
+    portal: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default the image account is the portal's (908710317728), as the old script's, not the caller's."""
+    monkeypatch.delenv("CRYOET_RELEASE_REGISTRY_ACCOUNT")
+    result = invoke("--json", "enqueue", "db-import", "--include-dataset", "10000", "--skip-image-check", "--dry-run")
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)["executions"][0]["input"]["Input"]["Run"]
+    assert run["docker_image_id"] == "908710317728.dkr.ecr.us-west-2.amazonaws.com/cryoet-staging:main"
+    assert run["v2_docker_image_id"] == "908710317728.dkr.ecr.us-west-2.amazonaws.com/apiv2-x86:main"
+    assert result.stderr.count("registry of account 908710317728; queueing as account 123456789012") == 1
+
+
+def test_a_refused_tag_check_in_another_account_warns_and_goes_on(
+    portal: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRYOET_RELEASE_REGISTRY_ACCOUNT", "908710317728")
+    deny(monkeypatch, b"DescribeImages")
+    result = invoke("enqueue", "db-import", "--include-dataset", "10000")
+    assert result.exit_code == 0, result.output
+    assert "could not verify tag 'main' in the registry of account 908710317728" in result.stderr
+    assert len(started_inputs()) == 1
+
+    pinned = invoke("enqueue", "db-import", "--include-dataset", "10001", "--pin-digest")
+    assert pinned.exit_code == 3
+    assert "--pin-digest needs the image digests" in pinned.stderr
+    assert len(started_inputs()) == 1
+
+
+def test_configured_repository_and_buckets_are_the_defaults(
+    portal: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "cryoet-release.toml"
+    config.write_text(
+        '[images.ingestor]\nrepository = "my-ingestor"\n'
+        '[environments.staging]\nbucket = "cryoet-data-portal-public"\n'
+        '[environments.prod]\nbucket = "my-out-bucket"\n'
+    )
+    monkeypatch.setenv("CRYOET_RELEASE_CONFIG", str(config))
+    result = invoke("--json", "enqueue", "sync", "--include-dataset", "10000", "--skip-image-check", "--dry-run")
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)["executions"][0]["input"]["Input"]["Run"]
+    assert run["docker_image_id"] == f"{ACCOUNT}.dkr.ecr.us-west-2.amazonaws.com/my-ingestor:main"
+    assert (run["input_bucket"], run["output_bucket"]) == ("cryoet-data-portal-public", "my-out-bucket")

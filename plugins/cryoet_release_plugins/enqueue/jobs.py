@@ -19,13 +19,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from cryoet_release.models import DatasetId, Environment, ImageTag, RepositoryName
+from cryoet_release_plugins.enqueue.options import MAX_PARALLELISM
 
 # Step Functions' limit on the size of an execution input, in bytes (UTF-8).
 MAX_INPUT_BYTES = 262_144
 NAME_LIMIT = 80
 _NOT_IN_NAME = re.compile(r"[^0-9A-Za-z_-]+")
 
-# The importer's own --import-* flags, in the order they are written into `flags`.
+# The importer's own --import-* flags (db_import.py), in declaration order.
 IMPORT_FLAGS = (
     "annotations",
     "annotation-authors",
@@ -52,37 +53,35 @@ class _Options(BaseModel):
 
 
 class CommonOptions(_Options):
-    environment: Environment = Environment.STAGING
-    ecr_repo: RepositoryName = "cryoet-staging"
-    ecr_tag: ImageTag = "main"
-    memory: int = Field(default=4000, ge=128, le=786_432, description="MB per job")
-    parallelism: int = Field(default=20, ge=1, le=256)
+    """What every enqueue subcommand takes, validated; defaults are resolved by the command, not here."""
+
+    environment: Environment
+    ecr_repo: RepositoryName
+    ecr_tag: ImageTag
+    memory: int = Field(ge=128, le=786_432, description="MB per job")
+    parallelism: int = Field(ge=1, le=MAX_PARALLELISM)
     swipe_wdl_key: str = Field(min_length=1, max_length=1024)
-    pin_digest: bool = False
-    skip_image_check: bool = False
-    batch: str | None = None
-    ledger_dir: Path | None = None
+    pin_digest: bool
+    skip_image_check: bool
+    dry_run: bool
+    yes: bool
+    batch: str | None
+    ledger_dir: Path | None
 
 
 class DatasetSelection(_Options):
+    """Which datasets of a bucket, as the old script selects them."""
+
     s3_prefix: str = ""
     include_dataset: list[DatasetId] = []
     filter_datasets: list[Pattern[str]] = []
     exclude_dataset: list[Pattern[str]] = []
 
     def keeps(self, dataset_id: str) -> bool:
-        """Include ids are exact (1052 is never 10521); regexes must match the whole id."""
-        if self.include_dataset and dataset_id not in self.include_dataset:
+        """Regexes match at the start of the id (Python's re.match), as the old script's do."""
+        if self.filter_datasets and not any(p.match(dataset_id) for p in self.filter_datasets):
             return False
-        if self.filter_datasets and not any(p.fullmatch(dataset_id) for p in self.filter_datasets):
-            return False
-        return not any(p.fullmatch(dataset_id) for p in self.exclude_dataset)
-
-    @property
-    def prefix(self) -> str:
-        """The S3 prefix under which datasets are listed: '' or ending in '/'."""
-        stripped = self.s3_prefix.strip("/")
-        return f"{stripped}/" if stripped else ""
+        return not any(p.match(dataset_id) for p in self.exclude_dataset)
 
 
 @dataclass(frozen=True)
@@ -154,11 +153,12 @@ def sfn_input(
 def make_jobs(
     specs: Sequence[JobSpec], target: Target, *, batch: str, kind: str, image: str, wdl_key: str, memory: int
 ) -> list[Job]:
+    """Name each job and serialise its input as the old script did: `json.dumps` with its default separators."""
     jobs = []
     for spec in specs:
         name = execution_name(batch, kind, spec.key)
         document = sfn_input(target, image=image, arguments=spec.arguments, name=name, wdl_key=wdl_key, memory=memory)
-        jobs.append(Job(key=spec.key, name=name, document=json.dumps(document, separators=(",", ":"))))
+        jobs.append(Job(key=spec.key, name=name, document=json.dumps(document)))
     return jobs
 
 
@@ -169,12 +169,18 @@ def oversized(jobs: Sequence[Job]) -> list[Job]:
 # --- job arguments per subcommand -----------------------------------------------------------------------------
 
 
-def db_import_flags(imports: Sequence[str], deposition_ids: Sequence[str], *, anonymous: bool) -> list[str]:
-    """The importer's command line up to (not including) the per-dataset `--s3-prefix` and `--debug`."""
-    flags = [f"--import-{name}" for name in IMPORT_FLAGS if name in imports]
-    flags += [f"--deposition-id {deposition}" for deposition in deposition_ids]
-    if anonymous:
-        flags.append("--anonymous")
+def importer_flags(given: Sequence[tuple[str, Any]]) -> list[str]:
+    """The importer's options as the old script's `to_args` writes them: in command-line order, a flag as
+    `--name`, each value of a repeatable option as `--name value`; false and empty ones left out."""
+    flags: list[str] = []
+    for name, value in given:
+        option = f"--{name.replace('_', '-')}"
+        if value is True:
+            flags.append(option)
+        elif isinstance(value, list | tuple):
+            flags += [f"{option} {item}" for item in value]
+        elif value:
+            flags.append(f"{option} {value}")
     return flags
 
 
@@ -198,18 +204,16 @@ def db_import_arguments(
     }
 
 
-def quote(pattern: str) -> str:
-    """Single-quote for the shell, as the sync WDL passes flags through one."""
-    return "'" + pattern.replace("'", "'\"'\"'") + "'"
+def shell_quote(text: str) -> str:
+    """Single-quoted for the shell, an embedded ' written '"'"' (the sync WDL runs its flags through a shell)."""
+    return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 def sync_flags(filters: Sequence[tuple[str, str]], *, delete: bool, dryrun: bool) -> str:
-    """`filters` are ('include' | 'exclude', pattern) in command-line order: aws s3 sync applies them in order."""
-    parts = [f"--{kind} {quote(pattern)}" for kind, pattern in filters]
-    if delete:
-        parts.append("--delete")
-    if dryrun:
-        parts.append("--dryrun")
+    """`--delete`, `--dryrun`, then the filters: ('include' | 'exclude', pattern) in command-line order, the order
+    in which aws s3 sync applies them."""
+    parts = [*(["--delete"] if delete else []), *(["--dryrun"] if dryrun else [])]
+    parts += [f"--{kind} {shell_quote(pattern)}" for kind, pattern in filters]
     return " ".join(parts)
 
 
@@ -229,17 +233,17 @@ def validate_arguments(
     input_bucket: str,
     output_bucket: str,
     output_dir: str,
-    extra_args: str,
-    config_file: str,
-    flags: str,
     test_entity: str,
+    config_file: str = "",
+    flags: str = "",
 ) -> dict[str, Any]:
+    """validate (a dataset, test_entity `standardized`) and source-validate (a config file, `source`)."""
     return {
         "dataset": dataset,
         "input_bucket": input_bucket,
         "output_bucket": output_bucket,
         "output_dir": output_dir,
-        "extra_args": extra_args,
+        "extra_args": "",
         "config_file": config_file,
         "flags": flags,
         "test_entity": test_entity,

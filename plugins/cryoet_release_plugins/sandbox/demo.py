@@ -77,7 +77,8 @@ def run_demo(opts: GlobalOptions) -> None:
         env = {k: v for k, v in os.environ.items() if k not in {"AWS_PROFILE", "AWS_DEFAULT_PROFILE"}}
         env.update(emulator.environment)
         env["XDG_STATE_HOME"] = str(work / "state")  # the demo's batches stay out of the user's list
-        env.pop("CRYOET_RELEASE_CONFIG", None)
+        for variable in ("CRYOET_RELEASE_CONFIG", "CRYOET_RELEASE_REGISTRY_ACCOUNT"):  # the sandbox is its own world
+            env.pop(variable, None)
         demo = Demo(output, env)
         output.info(f"AWS emulator on {emulator.endpoint}, seeded as the portal's staging environment")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryoet_release import aws as cloud
+from cryoet_release.config import PORTAL_REGISTRY_ACCOUNT
 from cryoet_release.context import GlobalOptions
 from cryoet_release.errors import UsageError
 
@@ -56,19 +57,21 @@ def running(port: int = 0) -> Iterator[Emulator]:
         ) from None
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    try:
-        server.start()
-    except OSError as error:
-        raise UsageError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
-    host, bound = server.get_host_and_port()
-    emulator = Emulator(f"http://{host}:{bound}")
-    try:
-        _moto_config(emulator.endpoint, {"stepfunctions": {"execute_state_machine": True}})
-        with _environment(emulator.environment):
-            seed(cloud.Aws(region=REGION))
-        yield emulator
-    finally:
-        server.stop()
+    # The emulator is the portal's own account, so the tool's defaults (registry_account) work unchanged.
+    with _environment({"MOTO_ACCOUNT_ID": PORTAL_REGISTRY_ACCOUNT}):
+        try:
+            server.start()
+        except OSError as error:
+            raise UsageError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
+        host, bound = server.get_host_and_port()
+        emulator = Emulator(f"http://{host}:{bound}")
+        try:
+            _moto_config(emulator.endpoint, {"stepfunctions": {"execute_state_machine": True}})
+            with _environment(emulator.environment):
+                seed(cloud.Aws(region=REGION))
+            yield emulator
+        finally:
+            server.stop()
 
 
 def _moto_config(endpoint: str, config: Mapping[str, Any]) -> None:

@@ -1,0 +1,163 @@
+"""Plan a batch: every check and lookup against AWS, in order, before anything is submitted."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryoet_release import aws as cloud
+from cryoet_release.config import EnvironmentConfig, ReleaseConfig
+from cryoet_release.console import Output
+from cryoet_release.errors import AccessDenied, AwsError, ResourceNotFound, UsageError
+from cryoet_release.models import Environment, ImageRef
+from cryoet_release_plugins.enqueue.discover import Finder
+from cryoet_release_plugins.enqueue.jobs import MAX_INPUT_BYTES, CommonOptions, Job, Target, make_jobs, oversized
+from cryoet_release_plugins.enqueue.kinds import Kind
+
+PROFILE_HINT = "The AWS profile is probably wrong for the {environment} environment (--profile / AWS_PROFILE)."
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one enqueue subcommand asks for, once its options are validated."""
+
+    kind: Kind
+    common: CommonOptions
+    environment: Environment
+    """The environment whose state machine runs the jobs (validate always runs on staging)."""
+    repositories: Mapping[str, str]
+    """Image role -> ECR repository the jobs pull from; `docker_image_id` is the one the job runs."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    batch: str
+    kind: str
+    environment: str
+    account: str
+    target: Target
+    images: Mapping[str, str]
+    """Image role (docker_image_id, v2_docker_image_id) -> the reference the jobs run."""
+    jobs: Sequence[Job]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "batch": self.batch,
+            "kind": self.kind,
+            "environment": self.environment,
+            "state_machine": self.target.state_machine_arn,
+            "images": dict(self.images),
+            "jobs": len(self.jobs),
+        }
+
+
+def resolve_target(aws: cloud.Aws, environment: str, settings: EnvironmentConfig) -> Target:
+    """The state machine and both swipe buckets of the environment; raises ResourceNotFound naming what is missing."""
+    hint = PROFILE_HINT.format(environment=environment)
+    missing = []
+    try:
+        arn = cloud.state_machine_arn(aws, settings.state_machine_name(environment))
+    except ResourceNotFound as error:
+        missing.append(error.message)
+        arn = ""
+    names = cloud.bucket_names(aws)
+    buckets = {}
+    for role, explicit in (("swipe-comms", settings.swipe_comms_bucket), ("swipe-wdl", settings.swipe_wdl_bucket)):
+        candidates = [explicit] if explicit else sorted(n for n in names if role in n and environment in n)
+        found = [name for name in candidates if name in names]
+        if not found:
+            wanted = repr(explicit) if explicit else f"whose name contains {role!r} and {environment!r}"
+            missing.append(f"no {role} bucket {wanted} in account {aws.account}")
+        else:
+            buckets[role] = found[0]
+    if missing:
+        raise ResourceNotFound("; ".join(missing), hint=hint)
+    return Target(
+        region=aws.region, state_machine_arn=arn, comms_bucket=buckets["swipe-comms"], wdl_bucket=buckets["swipe-wdl"]
+    )
+
+
+def resolve_images(
+    aws: cloud.Aws,
+    output: Output,
+    *,
+    registry: str,
+    repositories: Mapping[str, str],
+    tag: str,
+    pin: bool,
+    check: bool,
+) -> dict[str, str]:
+    """role -> image reference, after checking that the tag exists in every repository the jobs pull from.
+
+    Raises ResourceNotFound for a missing tag; AwsError when --pin-digest cannot read a digest.
+    """
+    refs = {
+        role: ImageRef(account=registry, region=aws.region, repository=repo, tag=tag)
+        for role, repo in repositories.items()
+    }
+    if not check and not pin:
+        return {role: ref.tagged for role, ref in refs.items()}
+    try:
+        digests = {
+            role: cloud.image_digest(aws, registry_id=registry, repository=ref.repository, tag=tag)
+            for role, ref in refs.items()
+        }
+    except AccessDenied as error:
+        if pin:
+            raise AwsError(
+                f"--pin-digest needs the image digests, and ECR refused to show them: {error.message}",
+                hint=f"Use a profile allowed to describe images in account {registry}, or drop --pin-digest",
+            ) from None
+        output.warn(f"could not verify tag {tag!r} in the registry of account {registry} (access denied); going on")
+        return {role: ref.tagged for role, ref in refs.items()}
+    missing = [refs[role].tagged for role, digest in digests.items() if digest is None]
+    if missing:
+        raise ResourceNotFound(
+            "image tag not found where the jobs pull from: " + ", ".join(missing),
+            hint=f"Build and push it with: cryoet-release build --tag {tag} --region {aws.region}"
+            " (or pass --skip-image-check)",
+        )
+    if pin:
+        return {role: refs[role].model_copy(update={"digest": digests[role]}).pinned for role in refs}
+    return {role: ref.tagged for role, ref in refs.items()}
+
+
+def check_sizes(jobs: Sequence[Job]) -> None:
+    too_big = oversized(jobs)
+    if too_big:
+        names = ", ".join(f"{job.name} ({job.size} bytes)" for job in too_big[:5])
+        raise UsageError(f"{len(too_big)} input(s) exceed Step Functions' {MAX_INPUT_BYTES}-byte limit: {names}")
+
+
+def plan_batch(aws: cloud.Aws, config: ReleaseConfig, request: Request, output: Output, *, batch: str) -> Plan:
+    """Target, images, discovery, then the jobs with their names and exact inputs. Nothing is submitted."""
+    common = request.common
+    target = resolve_target(aws, request.environment.value, config.environments[request.environment])
+    registry = config.registry_account
+    if registry != aws.account:
+        output.info(f"jobs run images from the registry of account {registry}; queueing as account {aws.account}")
+    images = resolve_images(
+        aws,
+        output,
+        registry=registry,
+        repositories=request.repositories,
+        tag=common.ecr_tag,
+        pin=common.pin_digest,
+        check=not common.skip_image_check,
+    )
+    finder = Finder(aws, common.parallelism, output.warn)
+    specs = request.kind.specs(finder, images)
+    if not specs:
+        raise UsageError(f"nothing to enqueue: {request.kind.nothing_found()}")
+    jobs = make_jobs(
+        specs,
+        target,
+        batch=batch,
+        kind=request.kind.name,
+        image=images["docker_image_id"],
+        wdl_key=common.swipe_wdl_key,
+        memory=common.memory,
+    )
+    check_sizes(jobs)
+    return Plan(batch, request.kind.name, request.environment.value, aws.account, target, images, jobs)

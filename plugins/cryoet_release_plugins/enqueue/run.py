@@ -1,0 +1,167 @@
+"""One enqueue, start to end: plan -> (dry run: print) -> confirm -> ledger -> submit -> report. And resume."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryoet_release import aws as cloud
+from cryoet_release import batches
+from cryoet_release.console import Output
+from cryoet_release.context import GlobalOptions
+from cryoet_release.errors import AwsError, OperationFailed, UsageError
+from cryoet_release.models import Environment
+from cryoet_release_plugins.enqueue.jobs import Job, new_batch_id
+from cryoet_release_plugins.enqueue.plan import Plan, Request, plan_batch
+from cryoet_release_plugins.enqueue.submit import Outcome, Submission, recorder
+
+
+def enqueue(opts: GlobalOptions, request: Request) -> None:
+    """Raises OperationFailed if any submission failed (the ledger says which; resume retries them)."""
+    common, output = request.common, opts.output
+    prod = request.environment is Environment.PROD
+    if prod and not (common.dry_run or common.yes or sys.stdin.isatty()):
+        raise UsageError("--environment prod asks for confirmation: run it on a terminal, or pass --yes")
+    directory = batches.ledger_dir(common.ledger_dir)
+    batch = batches.check_batch_name(common.batch) if common.batch else new_batch_id()
+    if not common.dry_run and batches.ledger_path(directory, batch).exists():
+        raise UsageError(
+            f"batch {batch!r} already exists in {directory}", hint=f"cryoet-release enqueue resume {batch}"
+        )
+    aws = cloud.Aws(opts.profile, opts.region, max_pool_connections=common.parallelism)
+    plan = plan_batch(aws, opts.config().config, request, output, batch=batch)
+    if common.dry_run:
+        _print_plan(output, plan)
+        return
+    if prod and not common.yes:
+        _confirm(output, plan)
+    header = batches.Header(
+        batch=batch,
+        kind=plan.kind,
+        environment=plan.environment,
+        region=plan.target.region,
+        account=plan.account,
+        state_machine=plan.target.state_machine_arn,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        images=dict(plan.images),
+        parameters=common.model_dump(mode="json", exclude={"ledger_dir", "dry_run", "yes"}),
+    )
+    with batches.locked(directory, batch):
+        ledger = batches.create(directory, header, ((job.name, job.key, job.document) for job in plan.jobs))
+        output.info(f"batch {batch}: ledger {ledger.path}")
+        _submit(aws, ledger, plan.jobs, common.parallelism, output)
+
+
+def _confirm(output: Output, plan: Plan) -> None:
+    import typer
+
+    output.info(f"About to submit {len(plan.jobs)} {plan.kind} job(s) to PROD:")
+    for key, value in plan.summary().items():
+        output.info(f"  {key}: {value}")
+    if not typer.confirm("Submit?", err=True):
+        raise typer.Exit(1)
+
+
+def resume(
+    opts: GlobalOptions, batch: str, *, parallelism: int, ledger_dir: Path | None, dry_run: bool = False
+) -> None:
+    """Submit exactly the jobs of a batch not confirmed started, under the same names and inputs."""
+    output = opts.output
+    directory = batches.ledger_dir(ledger_dir)
+    ledger = batches.load(directory, batch)  # an unknown batch is a usage error before taking any lock
+    if dry_run:
+        pending = ledger.pending()
+        output.result(
+            {"batch": batch, "dry_run": True, "to_submit": [{"name": e.name, "key": e.key} for e in pending]},
+            lambda: output.table(
+                ["execution name", "job", "last outcome"],
+                ([e.name, e.key, e.error_code or e.status] for e in pending),
+                title=f"dry run: resume of {batch} would submit {len(pending)} job(s)",
+            ),
+        )
+        return
+    with batches.locked(directory, batch):
+        ledger = batches.load(directory, batch)  # as it is now that we hold the lock
+        header = ledger.header
+        aws = cloud.Aws(opts.profile, header.region, max_pool_connections=parallelism)
+        if aws.account != header.account:
+            raise AwsError(
+                f"batch {batch} was queued in account {header.account}, but these credentials are for {aws.account}",
+                hint="Use the AWS profile the batch was queued with (--profile)",
+            )
+        pending = ledger.pending()
+        output.info(f"batch {batch}: {len(ledger.entries) - len(pending)} confirmed started, {len(pending)} to submit")
+        jobs = [Job(key=entry.key, name=entry.name, document=entry.document) for entry in pending]
+        _submit(aws, ledger, jobs, parallelism, output)
+
+
+def _submit(aws: cloud.Aws, ledger: batches.Ledger, jobs: Sequence[Job], parallelism: int, output: Output) -> None:
+    submission = Submission(aws, ledger.header.state_machine, parallelism, record=recorder(ledger))
+    outcomes = sorted(submission.run(jobs, output), key=lambda outcome: outcome.job.name)
+    failed = [outcome for outcome in outcomes if not outcome.started]
+    counts = ledger.counts()
+    output.result(
+        {
+            "batch": ledger.batch,
+            "kind": ledger.header.kind,
+            "environment": ledger.header.environment,
+            "state_machine": ledger.header.state_machine,
+            "images": dict(ledger.header.images),
+            "ledger": str(ledger.path),
+            "jobs": len(ledger.entries),
+            "submitted": len(outcomes),
+            "started": len(outcomes) - len(failed),
+            "failed": len(failed),
+            "batch_started": counts["started"],
+            "executions": [outcome.as_json() for outcome in outcomes],
+        },
+        lambda: _print_outcomes(output, ledger.batch, outcomes),
+    )
+    if failed:
+        raise OperationFailed(
+            f"{len(failed)} of {len(outcomes)} submissions failed (listed above)",
+            hint=f"Retry exactly those with: cryoet-release enqueue resume {ledger.batch}",
+        )
+
+
+def _print_plan(output: Output, plan: Plan) -> None:
+    output.result(
+        {
+            **plan.summary(),
+            "dry_run": True,
+            "executions": [
+                {"name": j.name, "key": j.key, "bytes": j.size, "input": json.loads(j.document)} for j in plan.jobs
+            ],
+        },
+        lambda: _plan_table(output, plan),
+    )
+
+
+def _plan_table(output: Output, plan: Plan) -> None:
+    output.table(
+        ["execution name", "job", "input bytes"],
+        ([job.name, job.key, job.size] for job in plan.jobs),
+        title=f"dry run: {len(plan.jobs)} {plan.kind} job(s) on {plan.target.state_machine_arn}",
+    )
+    for role, image in plan.images.items():
+        output.info(f"{role}: {image}")
+
+
+def _print_outcomes(output: Output, batch: str, outcomes: Sequence[Outcome]) -> None:
+    failed = [outcome for outcome in outcomes if not outcome.started]
+    output.table(
+        ["execution name", "job", "status", "execution ARN / error"],
+        (
+            [
+                o.job.name,
+                o.job.key,
+                "started" if o.started else "FAILED",
+                o.execution_arn or f"{o.error_code}: {o.error}",
+            ]
+            for o in outcomes
+        ),
+        title=f"batch {batch}: {len(outcomes) - len(failed)} started, {len(failed)} failed",
+    )

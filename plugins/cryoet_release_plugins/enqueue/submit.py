@@ -1,0 +1,98 @@
+"""Submit a batch's jobs concurrently over one shared client, recording every outcome in the ledger."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryoet_release import aws as cloud
+from cryoet_release import batches
+from cryoet_release.console import Output
+from cryoet_release_plugins.enqueue.jobs import Job
+
+
+@dataclass
+class Outcome:
+    job: Job
+    execution_arn: str | None = None
+    start_date: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.execution_arn is not None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.job.name,
+            "key": self.job.key,
+            "status": "started" if self.started else "failed",
+            "execution_arn": self.execution_arn,
+            "start_date": self.start_date,
+            "error_code": self.error_code,
+            "error": self.error,
+        }
+
+
+def recorder(ledger: batches.Ledger) -> Callable[[Outcome], None]:
+    """Write each outcome to the ledger (durably) as soon as it is known."""
+
+    def record(outcome: Outcome) -> None:
+        if outcome.execution_arn and outcome.start_date:
+            ledger.record_started(outcome.job.name, outcome.execution_arn, outcome.start_date)
+        else:
+            ledger.record_failed(outcome.job.name, outcome.error_code or "Unknown", outcome.error or "")
+
+    return record
+
+
+@dataclass
+class Submission:
+    """Submits jobs with one shared client and a thread pool; `record` sees every outcome (for the ledger)."""
+
+    aws: cloud.Aws
+    state_machine: str
+    parallelism: int
+    record: Callable[[Outcome], None] = lambda outcome: None
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def start(self, job: Job) -> Outcome:
+        try:
+            arn, started = cloud.start_execution(
+                self.aws, state_machine=self.state_machine, name=job.name, document=job.document
+            )
+            outcome = Outcome(job, execution_arn=arn, start_date=started)
+        except Exception as error:  # noqa: BLE001 - every failure is recorded and reported, none is lost
+            outcome = Outcome(job, error_code=cloud.error_code(error), error=str(error))
+            if outcome.error_code == "ExecutionAlreadyExists":
+                outcome = self._adopt(job, outcome)
+        self.record(outcome)
+        return outcome
+
+    def _adopt(self, job: Job, refused: Outcome) -> Outcome:
+        """A closed execution with this name exists: ours (a response lost in flight), or somebody else's."""
+        existing = cloud.describe_execution(self.aws, cloud.execution_arn(self.state_machine, job.name))
+        if (
+            existing is not None
+            and existing.input is not None
+            and json.loads(existing.input) == json.loads(job.document)
+        ):
+            return Outcome(job, execution_arn=existing.arn, start_date=existing.start_date)
+        refused.error = f"an execution named {job.name} exists with another input: {refused.error}"
+        return refused
+
+    def run(self, jobs: Iterable[Job], output: Output) -> list[Outcome]:
+        jobs = list(jobs)
+        began = time.monotonic()
+        with output.progress() as progress, ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+            task = progress.add_task("submitting", total=len(jobs), rate="")
+            for done, future in enumerate(as_completed(pool.submit(self.start, job) for job in jobs), start=1):
+                self.outcomes.append(future.result())
+                rate = done / max(time.monotonic() - began, 1e-9)
+                progress.update(task, advance=1, rate=f"{rate:.1f}/s")
+        return self.outcomes
