@@ -18,8 +18,6 @@ from cryoet_release.models import partition_of
 
 STATES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "NOT_STARTED")
 CLOSED_WITH_ERROR = {"FAILED", "TIMED_OUT", "ABORTED"}
-# Above this many jobs one paginated ListExecutions costs fewer calls than a DescribeExecution per job.
-LIST_ABOVE = 100
 _CONSOLE = {
     "aws": "console.aws.amazon.com",
     "aws-cn": "console.amazonaws.cn",
@@ -52,12 +50,9 @@ def collect(aws: cloud.Aws, ledger: batches.Ledger, *, parallelism: int) -> list
     machine = ledger.header.state_machine
     entries = list(ledger.entries.values())
     found: dict[str, cloud.Execution] = {}
-    if len(entries) > LIST_ABOVE:
-        names = set(ledger.entries)
-        found = {e.name: e for e in cloud.list_executions(aws, machine) if e.name in names}
-    to_describe = [
-        e.name for e in entries if e.name not in found or found[e.name].status in CLOSED_WITH_ERROR
-    ]  # errors and causes come only from DescribeExecution
+    # One DescribeExecution per job, concurrently: the cost grows with the batch, never with the state machine's
+    # history (ListExecutions cannot filter by name), and errors and causes come only from DescribeExecution.
+    to_describe = [e.name for e in entries]
     with ThreadPoolExecutor(max_workers=parallelism) as pool:
         described = pool.map(
             lambda name: cloud.describe_execution(aws, cloud.execution_arn(machine, name)), to_describe
@@ -82,13 +77,32 @@ def counts(states: list[JobState]) -> dict[str, int]:
     return {state: tally.get(state, 0) for state in (*STATES, *sorted(set(tally) - set(STATES)))}
 
 
-def pick_ledger(batch: str | None, *, latest: bool, ledger_dir: Path | None) -> batches.Ledger:
+LIST_HINT = "List them with: cryoet-release batches"
+
+
+def load_batch(directory: Path, batch: str) -> batches.Ledger:
+    """The batch's ledger; an unknown batch says how to list them."""
+    try:
+        return batches.load(directory, batch)
+    except batches.UnknownBatch as error:
+        raise UsageError(error.message, hint=LIST_HINT) from None
+
+
+def readable_ledgers(opts: GlobalOptions, directory: Path) -> list[batches.Ledger]:
+    """Every ledger of the folder, newest first; a file that is not one is a warning, not the end of the list."""
+    ledgers, problems = batches.list_ledgers(directory)
+    for problem in problems:
+        opts.output.warn(f"skipped: {problem}")
+    return ledgers
+
+
+def pick_ledger(opts: GlobalOptions, batch: str | None, *, latest: bool, ledger_dir: Path | None) -> batches.Ledger:
     directory = batches.ledger_dir(ledger_dir)
     if latest == (batch is not None):
         raise UsageError("give a BATCH or --latest (one of them)")
     if batch is not None:
-        return batches.load(directory, batch)
-    newest = batches.list_ledgers(directory)
+        return load_batch(directory, batch)
+    newest = readable_ledgers(opts, directory)
     if not newest:
         raise UsageError(f"no batches in {directory}")
     return newest[0]
@@ -105,7 +119,8 @@ def show_status(
     ledger_dir: Path | None,
 ) -> None:
     output = opts.output
-    ledger = pick_ledger(batch, latest=latest, ledger_dir=ledger_dir)
+    opts.config()  # a --config that does not exist is an error here too
+    ledger = pick_ledger(opts, batch, latest=latest, ledger_dir=ledger_dir)
     aws = cloud.Aws(opts.profile, ledger.header.region, max_pool_connections=parallelism)
     states = collect(aws, ledger, parallelism=parallelism)
     if watch and not output.json_mode:
@@ -168,9 +183,10 @@ def _render(ledger: batches.Ledger, states: list[JobState]) -> Any:
 
 def show_batches(opts: GlobalOptions, ledger_dir: Path | None) -> None:
     output = opts.output
+    opts.config()  # a --config that does not exist is an error here too
     directory = batches.ledger_dir(ledger_dir)
     rows = []
-    for ledger in batches.list_ledgers(directory):
+    for ledger in readable_ledgers(opts, directory):
         tally = ledger.counts()
         rows.append(
             {

@@ -197,6 +197,7 @@ def push_images(
     registry: Registry,
     released: Sequence[Released],
     output: Output,
+    auth_root: Path,
 ) -> None:
     """Log in to the registry with an ECR token and push every ref; fills in digest and status."""
     host = registry.host
@@ -209,7 +210,7 @@ def push_images(
         }
         credentials = cloud.registry_login(aws, registry_id=registry.account)
     with (
-        engines.logged_in(engine, host, credentials.username, credentials.password) as session,
+        engines.logged_in(engine, host, credentials.username, credentials.password, auth_root) as session,
         output.activity() as live,
         ThreadPoolExecutor(max_workers=len(released)) as pool,
     ):
@@ -371,7 +372,7 @@ def run_build(opts: GlobalOptions, request: BuildRequest, *, dry_run: bool) -> N
         # Images build side by side: the engine serialises what must be, and each gets its own live line.
         released = list(pool.map(build_one, images))
     if request.push:
-        push_images(engine, aws, registry, released, output)
+        push_images(engine, aws, registry, released, output, engines.auth_root(os.environ))
     report(output, released)
 
 
@@ -413,7 +414,7 @@ def run_push(opts: GlobalOptions, request: ReleaseRequest, *, dry_run: bool) -> 
     for source, target in retags:
         output.info(f"retagging {source} as {target}")
         engines.tag(engine, source, target)
-    push_images(engine, aws, registry, released, output)
+    push_images(engine, aws, registry, released, output, engines.auth_root(os.environ))
     report(output, released)
 
 

@@ -27,7 +27,7 @@ def status(
     batch: Annotated[str | None, typer.Argument(help="The batch (see `cryoet-release batches`).")] = None,
     latest: Annotated[bool, typer.Option("--latest", help="The newest batch.")] = False,
     watch: Annotated[bool, typer.Option("--watch", help="Refresh until every execution is closed.")] = False,
-    interval: Annotated[float, typer.Option(min=1, help="Seconds between refreshes with --watch.")] = 10,
+    interval: Annotated[float, typer.Option(min=1, max=3600, help="Seconds between refreshes with --watch.")] = 10,
     parallelism: Annotated[int, typer.Option(min=1, max=256, help="Concurrent lookups.")] = 20,
     ledger_dir: LedgerDir = None,
 ) -> None:

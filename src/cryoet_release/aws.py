@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from cryoet_release.errors import AccessDenied, AwsError, CredentialsError, RegionError, ResourceNotFound
+from cryoet_release.errors import AccessDenied, AwsError, CredentialsError, RegionError, ResourceNotFound, UsageError
 from cryoet_release.models import AwsRegion, partition_of, validate_as, validation_problems
 
 
@@ -79,7 +79,13 @@ class Aws:
             )
             session: Any = self.session  # the stubs type client() per literal service name only
             with translate_errors(self.profile):
-                self._clients[key] = session.client(service, region_name=self.region, config=config)
+                try:
+                    self._clients[key] = session.client(service, region_name=self.region, config=config)
+                except ValueError as error:  # botocore's own check of AWS_ENDPOINT_URL, AWS_MAX_ATTEMPTS, ...
+                    raise UsageError(
+                        f"the AWS configuration is not valid: {error}",
+                        hint="Check AWS_ENDPOINT_URL, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE and the profile's settings",
+                    ) from None
         return self._clients[key]
 
     @cached_property
@@ -95,9 +101,9 @@ def translate_errors(profile: str | None = None) -> Iterator[None]:
     login = f"aws sso login --profile {profile}" if profile else "aws sso login"
     try:
         yield
-    except bce.ProfileNotFound:
+    except bce.ProfileNotFound as error:
         raise CredentialsError(
-            f"AWS profile {profile!r} is not configured",
+            f"AWS profile {error.kwargs.get('profile', profile)!r} is not configured",
             hint="List the profiles with: aws configure list-profiles",
         ) from None
     except (bce.SSOTokenLoadError, bce.UnauthorizedSSOTokenError, bce.TokenRetrievalError):
@@ -313,19 +319,6 @@ def describe_execution(aws: Aws, arn: str) -> Execution | None:
         error=found.get("error"),
         cause=found.get("cause"),
     )
-
-
-def list_executions(aws: Aws, state_machine: str) -> list[Execution]:
-    """Every execution of the state machine (without input or error)."""
-    paginator = aws.client("stepfunctions").get_paginator("list_executions")
-    found: list[Execution] = []
-    with translate_errors(aws.profile):
-        for page in paginator.paginate(stateMachineArn=state_machine):
-            found += [
-                Execution(e["name"], e["executionArn"], e["status"], e["startDate"].isoformat())
-                for e in page["executions"]
-            ]
-    return found
 
 
 def error_code(error: BaseException) -> str:

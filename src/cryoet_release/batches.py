@@ -1,10 +1,12 @@
 """The ledger of a batch: append-only JSON lines that tell, after any crash, which jobs were confirmed started.
 
-Layout of `<ledger dir>/<batch>.jsonl`: one `batch` record (the parameters), one `planned` record per job (its
-name and its exact StartExecution input), then one `started` or `failed` record per submission outcome. Every
-write is flushed and fsync'ed before the call returns. A job without a `started` record may or may not exist in
-Step Functions; resuming submits it again under the same name and input, and Step Functions' own idempotency
-(or ExecutionAlreadyExists) makes that safe. The ledger holds no secret: inputs, ARNs and error messages only.
+Layout of `<ledger dir>/<batch>.jsonl`: one `batch` record (the parameters and the number of jobs), one `planned`
+record per job (its name and its exact StartExecution input), then one `started` or `failed` record per
+submission outcome. The plan is written whole to a temporary file, fsync'ed and renamed into place before anything
+is submitted, so a ledger is either complete or absent; every later record is flushed and fsync'ed before the call
+returns. A job without a `started` record may or may not exist in Step Functions; resuming submits it again under
+the same name and input, and Step Functions' own idempotency (or ExecutionAlreadyExists) makes that safe. The
+ledger holds no secret: inputs, ARNs and error messages only. This module names no command: callers add hints.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,12 +29,26 @@ BATCH_NAME = re.compile(r"[0-9A-Za-z_-]{1,40}")
 SUFFIX = ".jsonl"
 
 
-def ledger_dir(override: Path | None = None) -> Path:
+def ledger_dir(override: Path | None = None, environ: Mapping[str, str] = os.environ) -> Path:
     """--ledger-dir, else $XDG_STATE_HOME/cryoet-release/batches, else ~/.local/state/cryoet-release/batches."""
     if override is not None:
         return override
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    state = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state) / "cryoet-release" / "batches"
+
+
+def _make_dir(directory: Path) -> None:
+    """Raises UsageError naming the folder when it cannot be made (under a file, /proc, no permission)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as error:
+        raise UsageError(f"ledger folder {directory}: {error.strerror or error}") from None
+
+
+class UnknownBatch(UsageError):
+    """No ledger of that name in the folder."""
 
 
 def check_batch_name(name: str) -> str:
@@ -73,9 +89,22 @@ class Ledger:
     path: Path
     header: Header
     entries: dict[str, Entry]
-    truncated_tail: bool = False
-    """The last line was cut short by a crash; it is ignored."""
+    whole_length: int | None = None
+    """Bytes of whole lines, when the last line was cut short by a crash (it is ignored); None: no cut line."""
     _write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def truncated_tail(self) -> bool:
+        return self.whole_length is not None
+
+    def repair_tail(self) -> None:
+        """Drop a line cut by a crash, so that the next record starts on a line of its own."""
+        if self.whole_length is not None:
+            with self.path.open("r+b") as file:
+                file.truncate(self.whole_length)
+                file.flush()
+                os.fsync(file.fileno())
+            self.whole_length = None
 
     @property
     def batch(self) -> str:
@@ -123,14 +152,16 @@ def ledger_path(directory: Path, batch: str) -> Path:
 
 
 def create(directory: Path, header: Header, jobs: Iterable[tuple[str, str, str]]) -> Ledger:
-    """Write a new ledger: the header and every planned (name, key, document), durably, before any submission.
+    """Write a new ledger, whole or not at all: the header and every planned (name, key, document), durably,
+    before any submission. Call it holding the batch's lock.
 
-    Raises UsageError if the batch already has a ledger.
+    Raises UsageError if the batch already has a ledger, OperationFailed if it cannot be written (nothing of it
+    is left behind then).
     """
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _make_dir(directory)
     path = ledger_path(directory, header.batch)
     entries = {name: Entry(name, key, document, input_hash(document)) for name, key, document in jobs}
-    lines = [json.dumps({"type": "batch", **asdict(header)}, separators=(",", ":"))]
+    lines = [json.dumps({"type": "batch", **asdict(header), "jobs": len(entries)}, separators=(",", ":"))]
     lines += [
         json.dumps(
             {"type": "planned", "name": e.name, "key": e.key, "input_sha256": e.input_sha256, "input": e.document},
@@ -138,15 +169,19 @@ def create(directory: Path, header: Header, jobs: Iterable[tuple[str, str, str]]
         )
         for e in entries.values()
     ]
+    if path.exists():
+        raise UsageError(f"batch {header.batch!r} already exists in {directory}")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with path.open("x", encoding="utf-8") as file:
+        with temporary.open("w", encoding="utf-8") as file:
             _durable_write(file, "\n".join(lines) + "\n")
-    except FileExistsError:
-        raise UsageError(
-            f"batch {header.batch!r} already exists in {directory}",
-            hint=f"Resume it with: cryoet-release enqueue resume {header.batch}",
+        temporary.rename(path)
+        _fsync_directory(directory)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise OperationFailed(
+            f"cannot write the ledger {path}: {error.strerror or error}; nothing was submitted"
         ) from None
-    _fsync_directory(directory)
     return Ledger(path, header, entries)
 
 
@@ -159,32 +194,53 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def load(directory: Path, batch: str) -> Ledger:
-    """Read a ledger back. Raises UsageError for an unknown batch or a ledger that is not one."""
+    """Read a ledger back. Raises UnknownBatch, or UsageError for a ledger that is not one (or not whole)."""
     path = ledger_path(directory, check_batch_name(batch))
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise UsageError(f"no batch {batch!r} in {directory}", hint="List them with: cryoet-release batches") from None
-    return _parse(path, text)
+        raise UnknownBatch(f"no batch {batch!r} in {directory}") from None
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read: {error.strerror or error}") from None
+    return _parse(path, data)
 
 
-def _parse(path: Path, text: str) -> Ledger:
-    lines = text.split("\n")
-    truncated = bool(lines[-1])  # a complete ledger ends with a newline
-    records = []
-    for number, line in enumerate(lines[:-1] if not truncated else lines, start=1):
+_HEADER_KEYS = {f.name for f in fields(Header)}
+
+
+def _parse(path: Path, data: bytes) -> Ledger:
+    """Raises UsageError naming the file (and line) for anything that is not a whole ledger."""
+    whole = data.rfind(b"\n") + 1
+    cut = whole < len(data)  # a complete ledger ends with a newline; a crash can cut the last line
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(data[:whole].split(b"\n")[:-1], start=1):
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if truncated and number == len(lines):
-                continue
-            raise UsageError(f"{path}:{number}: not a ledger line") from None
-    if not records or records[0].get("type") != "batch":
-        raise UsageError(f"{path}: not a cryoet-release ledger (no batch record first)")
-    header = Header(**{k: v for k, v in records[0].items() if k != "type"})
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            record = None
+        if not isinstance(record, dict):
+            raise UsageError(f"{path}:{number}: not a ledger line")
+        records.append(record)
+    if not records or records[0].get("type") != "batch" or set(records[0]) - {"type", "jobs"} != _HEADER_KEYS:
+        raise UsageError(f"{path}: not a cryoet-release ledger (its first line is not a batch record)")
+    header = Header(**{k: v for k, v in records[0].items() if k in _HEADER_KEYS})
+    try:
+        entries = _entries(records[1:])
+    except (KeyError, TypeError):
+        raise UsageError(f"{path}: not a cryoet-release ledger (a record lacks a field)") from None
+    planned = records[0].get("jobs")
+    if planned is not None and planned != len(entries):
+        raise UsageError(
+            f"{path}: incomplete ledger ({len(entries)} of {planned} jobs planned): it was cut while being written,"
+            " before anything was submitted; delete it and enqueue again"
+        )
+    return Ledger(path, header, entries, whole_length=whole if cut else None)
+
+
+def _entries(records: Iterable[dict[str, Any]]) -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
-    for record in records[1:]:
-        kind, name = record.get("type"), record.get("name")
+    for record in records:
+        kind, name = record["type"], record["name"]
         if kind == "planned":
             entries[name] = Entry(name, record["key"], record["input"], record["input_sha256"])
         elif kind == "started" and name in entries:
@@ -197,24 +253,27 @@ def _parse(path: Path, text: str) -> Ledger:
         elif kind == "failed" and name in entries and entries[name].status != "started":
             entry = entries[name]
             entry.status, entry.error_code, entry.error = "failed", record["error_code"], record["error"]
-    return Ledger(path, header, entries, truncated_tail=truncated)
+    return entries
 
 
-def list_ledgers(directory: Path) -> list[Ledger]:
-    """Every readable ledger in the folder, newest first."""
-    ledgers = []
-    for path in directory.glob(f"*{SUFFIX}") if directory.is_dir() else ():
+def list_ledgers(directory: Path) -> tuple[list[Ledger], list[str]]:
+    """Every readable ledger in the folder, newest first; and a line for each file that is not one."""
+    ledgers, problems = [], []
+    for path in sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else ():
         try:
-            ledgers.append(_parse(path, path.read_text(encoding="utf-8")))
-        except (UsageError, OSError, TypeError, KeyError):
-            continue
-    return sorted(ledgers, key=lambda ledger: (ledger.header.created, ledger.batch), reverse=True)
+            ledgers.append(_parse(path, path.read_bytes()))
+        except UsageError as error:
+            problems.append(error.message)
+        except OSError as error:
+            problems.append(f"{path}: cannot read: {error.strerror or error}")
+    ledgers.sort(key=lambda ledger: (ledger.header.created, ledger.batch), reverse=True)
+    return ledgers, problems
 
 
 @contextmanager
 def locked(directory: Path, batch: str) -> Iterator[None]:
-    """Hold the batch's lock (flock on `<batch>.lock`). Raises UsageError if another process holds it."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Hold the batch's lock (flock on `<batch>.lock`). Raises OperationFailed if another process holds it."""
+    _make_dir(directory)
     with (directory / f"{batch}.lock").open("a+", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,6 +1,8 @@
 """The root command: global options, plugin mounting, and the single error boundary (errors -> exit codes)."""
 
+import copy
 import os
+import signal
 import sys
 from collections.abc import Iterable, Sequence
 from importlib.metadata import EntryPoint, PackageNotFoundError, version
@@ -8,55 +10,93 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer._click import Context  # typer vendors click and exposes no public alias of its base Context
 from typer.core import TyperGroup
 
 from cryoet_release import plugins as plugin_registry
 from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions
-from cryoet_release.errors import ExitCode, PluginLoadError, ReleaseError
+from cryoet_release.errors import ExitCode, PluginLoadError, ReleaseError, Terminated
 
 # Global options are accepted anywhere on the command line, as the AWS CLI accepts them:
 # `cryoet-release push --tag x --region us-west-2` means the same as `cryoet-release --region us-west-2 push ...`.
-_GLOBAL_WITH_VALUE = ("--profile", "--region", "--config")
-_GLOBAL_FLAGS = ("--json", "--verbose", "-v")
+# Each command gets its own copy of them, so click parses them knowing every option's arity: the value of another
+# option (`--extra-args --json`) is never taken for one.
+GLOBAL_OPTIONS = ("profile", "region", "json_output", "verbose", "config")
 
 
-def hoist_global_options(args: Sequence[str]) -> list[str]:
-    """Move global options found after a subcommand name to the front (up to a `--`)."""
-    front: list[str] = []
-    rest: list[str] = []
-    tokens = iter(args)
-    for arg in tokens:
-        if arg == "--":
-            rest.append(arg)
-            rest.extend(tokens)
-            break
-        if arg in _GLOBAL_FLAGS or arg.startswith(tuple(f"{o}=" for o in _GLOBAL_WITH_VALUE)):
-            front.append(arg)
-        elif arg in _GLOBAL_WITH_VALUE:
-            front.append(arg)
-            following = next(tokens, None)
-            if following is not None:
-                front.append(following)
-        else:
-            rest.append(arg)
-    return front + rest
+def _given_anywhere(ctx: Any, param: Any, value: Any) -> None:
+    """A global option given after a command name: it updates what the root command set."""
+    source = ctx.get_parameter_source(param.name)
+    if source is not None and source.name == "COMMANDLINE":
+        options = ctx.find_object(GlobalOptions)
+        if options is not None:
+            options.update(**{param.name: value})
+
+
+def _attach_global_options(command: Any, globals_: Sequence[Any]) -> None:
+    """Give `command` and every command below it a copy of each global option its own options do not shadow."""
+    taken = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    for option in globals_:
+        if not taken.intersection(option.opts):
+            copied = copy.copy(option)
+            copied.expose_value = False
+            copied.callback = _given_anywhere
+            command.params.append(copied)
+    for child in getattr(command, "commands", {}).values():
+        _attach_global_options(child, globals_)
 
 
 class ReleaseGroup(TyperGroup):
-    """The root group: turns every error into one message and an exit code."""
+    """The root group: global options on every command, and every error turned into one message and an exit code."""
 
-    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, hoist_global_options(args))
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        globals_ = [param for param in self.params if param.name in GLOBAL_OPTIONS]
+        for command in self.commands.values():
+            _attach_global_options(command, globals_)
 
-    def invoke(self, ctx: Context) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Usage errors (from click's parsing) go through the same boundary: one line, exit 2, and the
+        error document under --json."""
+        argv = list(sys.argv[1:] if args is None else args)
+        undecodable = next((arg for arg in argv if not _is_utf8(arg)), None)
+        if undecodable is not None:
+            shown = undecodable.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            result: Any = _fail(None, argv, f"argument '{shown}' is not valid UTF-8", ExitCode.USAGE)
+        else:
+            try:
+                result = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
+            except typer.Abort:
+                result = _fail(None, argv, "interrupted", ExitCode.INTERRUPTED)
+            except Exception as error:
+                # click's own usage errors (UsageError, BadParameter, ...): typer does not export their classes.
+                show, message = getattr(error, "show", None), getattr(error, "format_message", None)
+                if show is None or message is None:
+                    raise
+                show()
+                code = ExitCode(getattr(error, "exit_code", ExitCode.USAGE))
+                result = _fail(getattr(error, "ctx", None), argv, message(), code, shown=True)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.TyperException, typer.Abort):
             raise
         except ReleaseError as error:
             _report(ctx, error.message, error.exit_code, error.hint)
+        except Terminated:
+            _report(ctx, "terminated (SIGTERM)", ExitCode.TERMINATED)
         except KeyboardInterrupt:
             _report(ctx, "interrupted", ExitCode.INTERRUPTED)
         except Exception as error:  # noqa: BLE001 - the one place that reports unexpected errors
@@ -70,23 +110,40 @@ class ReleaseGroup(TyperGroup):
             _report(ctx, f"unexpected error: {type(error).__name__}: {error}", ExitCode.FAILED)
 
 
+def _is_utf8(arg: str) -> bool:
+    """False for an argument the shell passed as bytes that are not UTF-8 (Python keeps them as surrogates)."""
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _fail(ctx: Any, argv: Sequence[str], message: str, code: ExitCode, *, shown: bool = False) -> int:
+    """An error raised outside a command: printed (unless click `shown` it already), and under --json the error
+    document."""
+    options = ctx.find_root().obj if ctx is not None else None
+    before_separator = argv[: argv.index("--")] if "--" in argv else argv
+    wants_json = (isinstance(options, GlobalOptions) and options.json) or "--json" in before_separator
+    output = Output(json_mode=wants_json)
+    if shown:
+        output.error_document(message, code)
+    else:
+        output.error(message, code)
+    return int(code)
+
+
 def _validation_lines(error: Any) -> list[str]:
     from cryoet_release.models import validation_problems
 
     return [f"{(field or 'value').replace('_', '-')}: {message}" for field, message in validation_problems(error)]
 
 
-def _report(ctx: Context, message: str, code: ExitCode, hint: str | None = None) -> None:
+def _report(ctx: Any, message: str, code: ExitCode, hint: str | None = None) -> None:
     opts = ctx.find_object(GlobalOptions)
     output = opts.output if opts else Output()
     output.error(message, code, hint)
     raise typer.Exit(int(code))
-
-
-def _version_text(plugins: Iterable[plugin_registry.Plugin]) -> str:
-    lines = [f"cryoet-release {_own_version()}"]
-    lines += [f"  {p.name}: {p.origin}" for p in plugins if p.status == "loaded"]
-    return "\n".join(lines)
 
 
 def _own_version() -> str:
@@ -94,20 +151,6 @@ def _own_version() -> str:
         return version("cryoet-release")
     except PackageNotFoundError:
         return "unknown (not installed)"
-
-
-def _configure_logging(output: Output, *, verbose: bool) -> None:
-    """-v: the tool's own debug log on stderr. Never botocore's, whose debug log prints response bodies (tokens)."""
-    import logging
-
-    log = logging.getLogger("cryoet_release")
-    for handler in list(log.handlers):
-        log.removeHandler(handler)
-    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    if verbose:
-        from rich.logging import RichHandler
-
-        log.addHandler(RichHandler(console=output.stderr, show_path=False, show_time=False))
 
 
 def config_show(ctx: typer.Context) -> None:
@@ -178,7 +221,6 @@ def create_app(plugins: Sequence[plugin_registry.Plugin]) -> typer.Typer:
     ) -> None:
         """Build, push and exercise the CryoET Data Portal's ingestion images."""
         ctx.obj = GlobalOptions(profile=profile, region=region, json=json_output, verbose=verbose, config_path=config)
-        _configure_logging(ctx.obj.output, verbose=verbose)
 
     @app.command("plugins")
     def list_plugins(ctx: typer.Context) -> None:
@@ -222,7 +264,12 @@ def build_app(entry_points: Iterable[EntryPoint] | None = None) -> typer.Typer:
     return create_app(loaded)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None, entry_points: Iterable[EntryPoint] | None = None) -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app = build_app(entry_points)
     except ReleaseError as error:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cryoet_release.errors import ConfigError
 from cryoet_release.models import AccountId, Environment, ImageTag, RepositoryName, validation_problems
@@ -55,6 +55,17 @@ class EnvironmentConfig(_Strict):
     """None: the account's bucket whose name contains `swipe-comms` and the environment name."""
     swipe_wdl_bucket: str | None = None
     """None: the account's bucket whose name contains `swipe-wdl` and the environment name."""
+
+    @field_validator("state_machine")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            value.format(environment="staging")
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(
+                f"{value!r} is not a name pattern: only {{environment}} may be in braces ({error})"
+            ) from None
+        return value
 
     def state_machine_name(self, environment: str) -> str:
         return self.state_machine.format(environment=environment)
@@ -167,6 +178,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: no such config file") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 text") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
 

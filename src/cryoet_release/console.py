@@ -7,9 +7,10 @@ exactly one JSON document and nothing else.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,7 +30,7 @@ class Output:
         if self._stdout is None:
             from rich.console import Console
 
-            self._stdout = Console(file=sys.stdout, soft_wrap=True)
+            self._stdout = Console(file=_open_or_null(sys.stdout), soft_wrap=True)
         return self._stdout
 
     @property
@@ -37,19 +38,24 @@ class Output:
         if self._stderr is None:
             from rich.console import Console
 
-            self._stderr = Console(file=sys.stderr, soft_wrap=True)
+            self._stderr = Console(file=_open_or_null(sys.stderr), soft_wrap=True)
         return self._stderr
 
     def info(self, message: str) -> None:
-        self.stderr.print(message, highlight=False)
+        self.stderr.print(message, highlight=False, markup=False)
 
     def warn(self, message: str) -> None:
-        self.stderr.print(f"[yellow]warning:[/] {message}", highlight=False)
+        self.stderr.print("[yellow]warning:[/] ", end="", highlight=False)
+        self.stderr.print(message, highlight=False, markup=False)
 
     def error(self, message: str, exit_code: int, hint: str | None = None) -> None:
         """An error on stderr; under --json also the error document, unless a result was already printed."""
         self.stderr.print("[bold red]error:[/] ", end="", highlight=False)
         self.stderr.print(message if hint is None else f"{message}\n{hint}", highlight=False, markup=False)
+        self.error_document(message, exit_code, hint)
+
+    def error_document(self, message: str, exit_code: int, hint: str | None = None) -> None:
+        """Under --json, the error as the one document on stdout (unless a result was already printed)."""
         if self.json_mode and not self._emitted:
             self._write_json({"error": {"message": message, "hint": hint, "exit_code": exit_code}})
 
@@ -61,9 +67,11 @@ class Output:
             render()
 
     def _write_json(self, document: Any) -> None:
+        self._emitted = True
+        if sys.stdout is None:  # closed (>&-): nowhere to write, and nothing to crash on
+            return
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
         sys.stdout.flush()
-        self._emitted = True
 
     def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
         self.stdout.print(make_table(columns, rows, title=title))
@@ -97,6 +105,26 @@ class Output:
             console=self.stderr,
             transient=transient,
         )
+
+
+def _open_or_null(stream: IO[str] | None) -> IO[str]:
+    """The stream, or the null device when it was closed (2>&- leaves sys.stderr None, and rich would then
+    print to stdout, mixing diagnostics into --json)."""
+    return stream if stream is not None else open(os.devnull, "w", encoding="utf-8")
+
+
+def configure_logging(output: Output, *, verbose: bool) -> None:
+    """-v: the tool's own debug log on stderr. Never botocore's, whose debug log prints response bodies (tokens)."""
+    import logging
+
+    log = logging.getLogger("cryoet_release")
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if verbose:
+        from rich.logging import RichHandler
+
+        log.addHandler(RichHandler(console=output.stderr, show_path=False, show_time=False, markup=False))
 
 
 def make_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> Table:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryoet_release.console import Output
+from cryoet_release.console import Output, configure_logging
 
 if TYPE_CHECKING:
     from cryoet_release.config import LoadedConfig
@@ -27,11 +27,33 @@ class GlobalOptions:
     _loaded: dict[tuple[tuple[str, Any], ...], LoadedConfig] = field(default_factory=dict, repr=False)
     _output: Output | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        configure_logging(self.output, verbose=self.verbose)
+
     @property
     def output(self) -> Output:
         if self._output is None:
             self._output = Output(json_mode=self.json)
         return self._output
+
+    def update(
+        self,
+        *,
+        profile: str | None = None,
+        region: str | None = None,
+        json_output: bool | None = None,
+        verbose: bool | None = None,
+        config: Path | None = None,
+    ) -> None:
+        """A global option given after a command name (the parameter names are the root command's)."""
+        self.profile = profile or self.profile
+        self.region = region or self.region
+        self.config_path = config or self.config_path
+        if json_output:
+            self.json = self.output.json_mode = True
+        if verbose:
+            self.verbose = True
+            configure_logging(self.output, verbose=True)
 
     def config(self, **flags: Any) -> LoadedConfig:
         """Load (once per set of flags) the effective config; flags set to None are ignored."""

@@ -1,8 +1,9 @@
 """Every container-engine call, through python-on-whales: docker or podman, chosen or detected.
 
 The engine is configured by its own means (DOCKER_HOST, CONTAINERS_STORAGE_CONF, ...); this module adds none.
-Registry passwords go to the engine on stdin only, into an auth store in a private temporary folder that is
-removed after the push, so no secret outlives the command or reaches an argv. Import it inside command bodies.
+Registry passwords go to the engine on stdin only, into an auth store in a private folder (see auth_root) that is
+removed after the push, so no secret outlives the command or reaches an argv. This module changes no environment
+variable: each call says what it needs in its own arguments. Import it inside command bodies.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Literal
 
 from python_on_whales import DockerClient, DockerException
 from python_on_whales.exceptions import NoSuchImage
-from python_on_whales.utils import stream_stdout_and_stderr
+from python_on_whales.utils import run, stream_stdout_and_stderr
 
 from cryoet_release.errors import EngineError
 
@@ -51,6 +52,11 @@ class Engine:
     client: DockerClient
     buildkit: bool
     """docker with buildx (BuildKit); False: podman (buildah) or docker's classic builder."""
+    authfile: Path | None = None
+    """podman, logged in: the throw-away auth store its login and pushes use (docker's is the client's --config)."""
+
+    def auth_args(self) -> list[str]:
+        return ["--authfile", str(self.authfile)] if self.authfile else []
 
 
 def detect() -> EngineKind | None:
@@ -186,29 +192,57 @@ def remove(engine: Engine, references: Sequence[str]) -> None:
             raise EngineError(f"{engine.kind} image rm {reference} failed:\n{_tail(error)}") from error
 
 
+def auth_root(environ: Mapping[str, str]) -> Path:
+    """Where throw-away auth stores live: the user's private runtime folder (a tmpfs that does not survive a
+    reboot) when there is one, else a private folder in the user's state folder; never a world-listable one."""
+    runtime = environ.get("XDG_RUNTIME_DIR")
+    if runtime and Path(runtime).is_dir():
+        return Path(runtime) / "cryoet-release"
+    state = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "cryoet-release" / "auth"
+
+
+def remove_stale_auth(root: Path) -> list[Path]:
+    """Remove the auth stores of processes that are gone (killed before they could clean up); returns them."""
+    removed = []
+    for folder in root.glob("auth-*") if root.is_dir() else ():
+        pid = folder.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextmanager
-def logged_in(engine: Engine, host: str, username: str, password: str) -> Iterator[Engine]:
-    """An engine logged in to `host` through a throw-away auth store; the password goes on stdin only."""
-    with tempfile.TemporaryDirectory(prefix="cryoet-release-auth-") as private:
+def logged_in(engine: Engine, host: str, username: str, password: str, root: Path) -> Iterator[Engine]:
+    """An engine logged in to `host` through a throw-away auth store under `root` (see auth_root), removed on the
+    way out (SIGTERM and Ctrl-C included; after a SIGKILL, by the next run); the password goes on stdin only."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    root.chmod(0o700)
+    remove_stale_auth(root)
+    with tempfile.TemporaryDirectory(prefix=f"auth-{os.getpid()}-", dir=root) as private:
         if engine.kind == "docker":
             session = Engine(engine.kind, DockerClient(client_type="docker", config=private), engine.buildkit)
-            restore = None
         else:
-            session = engine
-            restore = os.environ.get("REGISTRY_AUTH_FILE")
-            os.environ["REGISTRY_AUTH_FILE"] = str(Path(private) / "auth.json")
+            session = Engine(engine.kind, engine.client, engine.buildkit, authfile=Path(private) / "auth.json")
+        login = [*session.client.docker_cmd, "login", *session.auth_args(), "--username", username]
         try:
-            try:
-                session.client.login(host, username=username, password=password)
-            except DockerException as error:
-                raise EngineError(f"{engine.kind} login to {host} failed:\n{_tail(error)}") from error
-            yield session
-        finally:
-            if engine.kind == "podman":
-                if restore is None:
-                    os.environ.pop("REGISTRY_AUTH_FILE", None)
-                else:
-                    os.environ["REGISTRY_AUTH_FILE"] = restore
+            # python-on-whales' login lets the engine print "Login Succeeded!" on our stdout, where --json's
+            # document goes; its run() with the output captured does the same call.
+            run([*login, "--password-stdin", host], capture_stdout=True, capture_stderr=True, input=password.encode())
+        except DockerException as error:
+            raise EngineError(f"{engine.kind} login to {host} failed:\n{_tail(error)}") from error
+        yield session
 
 
 def push(engine: Engine, reference: str, log: LogSink) -> str | None:
@@ -219,7 +253,10 @@ def push(engine: Engine, reference: str, log: LogSink) -> str | None:
         try:
             if engine.kind == "podman":
                 # podman reports the pushed digest only through --digestfile, which python-on-whales' push lacks.
-                command = [*engine.client.docker_cmd, "image", "push", "--digestfile", str(digest_file), reference]
+                command = [
+                    *engine.client.docker_cmd, "image", "push", *engine.auth_args(),
+                    "--digestfile", str(digest_file), reference,
+                ]  # fmt: skip
                 lines: Iterable[bytes] = (line for _, line in stream_stdout_and_stderr(command))
             else:
                 lines = (line for _, line in engine.client.image.push(reference, stream_logs=True) or ())

@@ -15,6 +15,11 @@ class ExitCode(IntEnum):
     AWS = 3
     ENGINE = 4
     INTERRUPTED = 130
+    TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: unwinds like Ctrl-C, so every clean-up runs (auth stores, locks, the ledger)."""
 
 
 class ReleaseError(Exception):

@@ -14,6 +14,7 @@ from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions
 from cryoet_release.errors import AwsError, OperationFailed, UsageError
 from cryoet_release.models import Environment
+from cryoet_release_plugins.batch_status import load_batch
 from cryoet_release_plugins.enqueue.jobs import Job, new_batch_id
 from cryoet_release_plugins.enqueue.plan import Plan, Request, plan_batch
 from cryoet_release_plugins.enqueue.submit import Outcome, Submission, recorder
@@ -70,8 +71,9 @@ def resume(
 ) -> None:
     """Submit exactly the jobs of a batch not confirmed started, under the same names and inputs."""
     output = opts.output
+    opts.config()  # a --config that does not exist is an error here too
     directory = batches.ledger_dir(ledger_dir)
-    ledger = batches.load(directory, batch)  # an unknown batch is a usage error before taking any lock
+    ledger = load_batch(directory, batch)  # an unknown batch is a usage error before taking any lock
     if dry_run:
         pending = ledger.pending()
         output.result(
@@ -84,7 +86,8 @@ def resume(
         )
         return
     with batches.locked(directory, batch):
-        ledger = batches.load(directory, batch)  # as it is now that we hold the lock
+        ledger = load_batch(directory, batch)  # as it is now that we hold the lock
+        ledger.repair_tail()
         header = ledger.header
         aws = cloud.Aws(opts.profile, header.region, max_pool_connections=parallelism)
         if aws.account != header.account:

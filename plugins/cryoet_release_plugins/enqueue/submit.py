@@ -12,6 +12,7 @@ from typing import Any
 from cryoet_release import aws as cloud
 from cryoet_release import batches
 from cryoet_release.console import Output
+from cryoet_release.errors import OperationFailed
 from cryoet_release_plugins.enqueue.jobs import Job
 
 
@@ -75,8 +76,15 @@ class Submission:
         return outcome
 
     def _adopt(self, job: Job, refused: Outcome) -> Outcome:
-        """A closed execution with this name exists: ours (a response lost in flight), or somebody else's."""
-        existing = cloud.describe_execution(self.aws, cloud.execution_arn(self.state_machine, job.name))
+        """A closed execution with this name exists: ours (a response lost in flight), or somebody else's.
+
+        A lookup that fails (after botocore's retries) leaves the job failed, to be resumed: never the batch.
+        """
+        try:
+            existing = cloud.describe_execution(self.aws, cloud.execution_arn(self.state_machine, job.name))
+        except Exception as error:  # noqa: BLE001 - recorded for this job like any failed call
+            cause = error.__cause__ or error
+            return Outcome(job, error_code=cloud.error_code(cause), error=f"looking up the existing execution: {error}")
         if (
             existing is not None
             and existing.input is not None
@@ -87,12 +95,24 @@ class Submission:
         return refused
 
     def run(self, jobs: Iterable[Job], output: Output) -> list[Outcome]:
+        """Every job's outcome. Raises OperationFailed, submitting nothing more, when an outcome cannot be
+        recorded (a full disk): what the ledger lacks, resume submits again, and Step Functions' idempotency
+        keeps that from making a second execution."""
         jobs = list(jobs)
         began = time.monotonic()
         with output.progress() as progress, ThreadPoolExecutor(max_workers=self.parallelism) as pool:
             task = progress.add_task("submitting", total=len(jobs), rate="")
-            for done, future in enumerate(as_completed(pool.submit(self.start, job) for job in jobs), start=1):
-                self.outcomes.append(future.result())
+            futures = [pool.submit(self.start, job) for job in jobs]
+            for done, future in enumerate(as_completed(futures), start=1):
+                try:
+                    self.outcomes.append(future.result())
+                except OSError as error:
+                    for pending in futures:
+                        pending.cancel()
+                    raise OperationFailed(
+                        f"cannot record outcomes in the ledger: {error.strerror or error};"
+                        f" stopped after {len(self.outcomes)} of {len(jobs)} submissions"
+                    ) from None
                 rate = done / max(time.monotonic() - began, 1e-9)
                 progress.update(task, advance=1, rate=f"{rate:.1f}/s")
         return self.outcomes
