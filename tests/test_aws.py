@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cryoet_release.aws import Aws
-from cryoet_release.errors import CredentialsError, RegionError
+from cryoet_release.errors import CredentialsError, RegionError, UsageError
 from tests.conftest import use_expired_sso_profile
 
 
@@ -34,7 +34,7 @@ def test_no_region_says_what_to_do(aws: str, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_bad_region_is_refused_before_any_call(aws: str) -> None:
-    with pytest.raises(RegionError, match="expected an AWS region"):
+    with pytest.raises(UsageError, match="expected an AWS region"):
         _ = Aws(region="mars-1").region
 
 

@@ -29,7 +29,7 @@ def push(
 
     opts = ctx.ensure_object(GlobalOptions)
     request = ReleaseRequest(
-        tag=tag or git.default_tag(opts.config().root),
+        tag=tag if tag is not None else git.default_tag(opts.config().root),
         image=image or [],
         region=opts.region,
         create_repository=create_repository,

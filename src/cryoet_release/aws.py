@@ -60,8 +60,8 @@ class Aws:
             )
         try:
             return str(validate_as(AwsRegion, region))
-        except ValidationError as error:
-            raise RegionError(f"region: {validation_problems(error)[0][1]}") from None
+        except ValidationError as error:  # a malformed region is bad input, as in build's and push's --region
+            raise UsageError(f"region: {validation_problems(error)[0][1]}") from None
 
     def client(self, service: str, *, unsigned: bool = False) -> Any:
         """A client with standard retries, shared by up to `max_pool_connections` threads.

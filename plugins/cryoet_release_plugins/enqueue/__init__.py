@@ -366,9 +366,10 @@ def resume(
     parallelism: Parallelism = DEFAULT_PARALLELISM,
     ledger_dir: LedgerDir = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the jobs it would submit; submit nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before resuming a prod batch.")] = False,
 ) -> None:
     """Submit the jobs of a batch not confirmed started, with the same names and inputs (never twice)."""
     from cryoet_release_plugins.enqueue.run import resume as resume_batch
 
     opts = ctx.ensure_object(GlobalOptions)
-    resume_batch(opts, batch, parallelism=parallelism, ledger_dir=ledger_dir, dry_run=dry_run)
+    resume_batch(opts, batch, parallelism=parallelism, ledger_dir=ledger_dir, dry_run=dry_run, yes=yes)

@@ -24,7 +24,7 @@ def enqueue(opts: GlobalOptions, request: Request) -> None:
     """Raises OperationFailed if any submission failed (the ledger says which; resume retries them)."""
     common, output = request.common, opts.output
     prod = request.environment is Environment.PROD
-    if prod and not (common.dry_run or common.yes or sys.stdin.isatty()):
+    if prod and not (common.dry_run or common.yes or _interactive()):
         raise UsageError("--environment prod asks for confirmation: run it on a terminal, or pass --yes")
     directory = batches.ledger_dir(common.ledger_dir)
     batch = batches.check_batch_name(common.batch) if common.batch else new_batch_id()
@@ -56,20 +56,39 @@ def enqueue(opts: GlobalOptions, request: Request) -> None:
         _submit(aws, ledger, plan.jobs, common.parallelism, output)
 
 
-def _confirm(output: Output, plan: Plan) -> None:
-    import typer
+def _interactive() -> bool:
+    """A person can answer a prompt: stdin is a terminal (and not closed)."""
+    return sys.stdin is not None and sys.stdin.isatty()
 
+
+def _confirm(output: Output, plan: Plan) -> None:
     output.info(f"About to submit {len(plan.jobs)} {plan.kind} job(s) to PROD:")
     for key, value in plan.summary().items():
         output.info(f"  {key}: {value}")
-    if not typer.confirm("Submit?", err=True):
+    _ask("Submit?")
+
+
+def _ask(question: str) -> None:
+    """Raises typer.Exit(1) unless the answer is yes."""
+    import typer
+
+    if not typer.confirm(question, err=True):
         raise typer.Exit(1)
 
 
 def resume(
-    opts: GlobalOptions, batch: str, *, parallelism: int, ledger_dir: Path | None, dry_run: bool = False
+    opts: GlobalOptions,
+    batch: str,
+    *,
+    parallelism: int,
+    ledger_dir: Path | None,
+    dry_run: bool = False,
+    yes: bool = False,
 ) -> None:
-    """Submit exactly the jobs of a batch not confirmed started, under the same names and inputs."""
+    """Submit exactly the jobs of a batch not confirmed started, under the same names and inputs.
+
+    A prod batch asks first, as enqueue does (`yes` skips the question; off a terminal it is required).
+    """
     output = opts.output
     opts.config()  # a --config that does not exist is an error here too
     directory = batches.ledger_dir(ledger_dir)
@@ -97,6 +116,10 @@ def resume(
             )
         pending = ledger.pending()
         output.info(f"batch {batch}: {len(ledger.entries) - len(pending)} confirmed started, {len(pending)} to submit")
+        if header.environment == Environment.PROD.value and pending and not yes:
+            if not _interactive():
+                raise UsageError("resuming a prod batch asks for confirmation: run it on a terminal, or pass --yes")
+            _ask(f"Submit {len(pending)} {header.kind} job(s) of batch {batch} to PROD?")
         jobs = [Job(key=entry.key, name=entry.name, document=entry.document) for entry in pending]
         _submit(aws, ledger, jobs, parallelism, output)
 
