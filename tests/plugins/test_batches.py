@@ -313,3 +313,140 @@ def test_a_batch_name_is_used_once_and_batches_lists_newest_first(portal: str, t
     assert [b["batch"] for b in listed] == ["zzz-newer", "aaa-older"]
     assert listed[0]["started"] == 1
     assert enqueue("--batch", "bad name!").exit_code == 2
+
+
+def validate_ids(count: int) -> list[str]:
+    return [str(40000 + n) for n in range(count)]
+
+
+def child_enqueue(tmp_path: Path, batch: str, *, file_size_limit: int | None = None) -> subprocess.Popen[str]:
+    """A 100-job `enqueue validate` in a child process; with a real file-size limit (RLIMIT_FSIZE) if given."""
+    limit = (
+        f"import resource; resource.setrlimit(resource.RLIMIT_FSIZE, ({file_size_limit}, {file_size_limit}))\n"
+        if file_size_limit
+        else ""
+    )
+    code = f"{limit}import sys; from cryoet_release.cli import main; main(sys.argv[1:])"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "enqueue", "validate", *validate_ids(100), "--batch", batch, "--parallelism", "8"],
+        env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_a_ledger_that_cannot_be_written_whole_submits_nothing(portal: str, tmp_path: Path) -> None:
+    """`ulimit -f 40`: the plan (about 100 KB) cannot be written. Nothing is submitted and nothing is left, so
+    the same command runs whole afterwards."""
+    process = child_enqueue(tmp_path, "limited", file_size_limit=40 * 1024)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, stderr
+    assert "cannot write the ledger" in stderr
+    assert "nothing was submitted" in stderr
+    assert "Traceback" not in stderr
+    assert executions_per_job() == Counter()
+    assert sorted(p.name for p in ledger_dir(tmp_path).iterdir()) == ["limited.lock"]  # no ledger, no temporary
+
+    again = invoke("--json", "enqueue", "validate", *validate_ids(100), "--batch", "limited")
+    assert again.exit_code == 0, again.output
+    assert len(executions_per_job()) == 100
+    print("ulimit -f 40: planned 100, in moto 0 after the crash; 100 after the re-run, duplicates 0")
+
+
+def test_kill_9_while_the_plan_is_written_leaves_it_whole_or_absent(portal: str, tmp_path: Path) -> None:
+    process = child_enqueue(tmp_path, "early")
+    folder = ledger_dir(tmp_path)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and not (folder.is_dir() and any(folder.glob("*early.jsonl*"))):
+            time.sleep(0.001)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    if (folder / "early.jsonl").exists():  # the rename happened: the plan is whole, submissions may have begun
+        assert len(batches.load(folder, "early").entries) == 100
+        assert invoke("enqueue", "resume", "early").exit_code == 0
+    else:  # killed before the rename: nothing was submitted, and the same command runs whole
+        assert executions_per_job() == Counter()
+        assert invoke("enqueue", "validate", *validate_ids(100), "--batch", "early").exit_code == 0
+    per_job = executions_per_job()
+    assert len(per_job) == 100
+    assert set(per_job.values()) == {1}
+
+
+def test_resume_after_a_cut_last_line_repairs_the_ledger(
+    portal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash cut the last line; resume appends after the repaired tail, and the ledger stays readable."""
+
+    def drop_two(request: Any, body: Any, send: Callable[[], Any]) -> Any:
+        if body["name"].endswith(("30001", "30002")):
+            raise ConnectionClosedError(endpoint_url=request.url)
+        return send()
+
+    inject(monkeypatch, drop_two)
+    assert enqueue("--batch", "cut").exit_code == 1
+    heal(monkeypatch)
+    path = ledger_dir(tmp_path) / "cut.jsonl"
+    with path.open("a") as file:
+        file.write('{"type":"started","name":"cut-db-imp')  # a crash in the middle of a line
+    resumed = invoke("--json", "enqueue", "resume", "cut")
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["started"] == 2
+    ledger = batches.load(ledger_dir(tmp_path), "cut")
+    assert not ledger.truncated_tail
+    assert ledger.counts()["started"] == len(DATASETS)
+    status = invoke("--json", "status", "cut")
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.stdout)["counts"]["RUNNING"] == len(DATASETS)
+
+
+def test_a_throttled_lookup_while_adopting_fails_that_job_only(
+    executing: None, portal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def lose_two(request: Any, body: Any, send: Callable[[], Any]) -> Any:
+        response = send()  # the execution now exists (and closes at once)
+        if body["name"].endswith(("30001", "30002")):
+            raise ReadTimeoutError(endpoint_url=request.url)
+        return response
+
+    inject(monkeypatch, lose_two)
+    assert enqueue("--batch", "adopt").exit_code == 1
+    heal(monkeypatch)
+
+    throttled = Counter[str]()
+
+    def throttle_one_lookup(self: URLLib3Session, request: Any) -> Any:
+        target = request.headers.get("X-Amz-Target", b"")
+        if b"DescribeExecution" in (target if isinstance(target, bytes) else target.encode()) and not throttled["n"]:
+            throttled["n"] += 1
+            headers = {"Content-Type": "application/x-amz-json-1.0"}
+            return AWSResponse(request.url, 400, headers, _Raw(b'{"__type":"ThrottlingException","message":"Rate"}'))
+        return ORIGINAL_SEND(self, request)
+
+    monkeypatch.setattr(URLLib3Session, "send", throttle_one_lookup)
+    resumed = invoke("--json", "enqueue", "resume", "adopt")
+    assert resumed.exit_code == 1, resumed.output  # one job failed; not the whole resume (exit 3)
+    report = json.loads(resumed.stdout)
+    assert Counter(e["status"] for e in report["executions"]) == {"started": 1, "failed": 1}
+    assert [e["error_code"] for e in report["executions"] if e["status"] == "failed"] == ["ThrottlingException"]
+    heal(monkeypatch)
+    assert invoke("enqueue", "resume", "adopt").exit_code == 0
+    assert set(executions_per_job().values()) == {1}
+
+
+def test_resuming_a_prod_batch_asks_first(portal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def drop_one(request: Any, body: Any, send: Callable[[], Any]) -> Any:
+        if body["name"].endswith("30001"):
+            raise ConnectionClosedError(endpoint_url=request.url)
+        return send()
+
+    inject(monkeypatch, drop_one)
+    prod = ("--environment", "prod", "--yes", "--s3-bucket", "cryoet-data-portal-staging")
+    assert enqueue("--batch", "prod-b", *prod).exit_code == 1
+    heal(monkeypatch)
+    refused = invoke("enqueue", "resume", "prod-b")  # off a terminal, without --yes
+    assert refused.exit_code == 2
+    assert "pass --yes" in refused.stderr
+    assert len(started_inputs("prod")) == len(DATASETS) - 1
+    assert invoke("enqueue", "resume", "prod-b", "--yes").exit_code == 0
+    assert len(started_inputs("prod")) == len(DATASETS)

@@ -246,3 +246,84 @@ def test_ecr_refusing_another_accounts_registry_names_both_fixes(
     assert "pushing as account 123456789012 to the registry of account 908710317728" in result.stderr
     assert "ECR refused account 123456789012 in the registry of account 908710317728" in result.stderr
     assert "Use a profile of account 908710317728 (--profile), or set registry_account" in result.stderr
+
+
+def token_files(*roots: Path) -> list[Path]:
+    """Files under `roots` that hold the ECR password, as it is or as an auth store writes it (base64)."""
+    import base64
+
+    needles = (ECR_PASSWORD.encode(), base64.b64encode(f"AWS:{ECR_PASSWORD}".encode()))
+    found = []
+    for root in roots:
+        for path in root.rglob("*") if root.is_dir() else ():
+            try:
+                data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+            except OSError:
+                continue
+            if any(needle in data for needle in needles):
+                found.append(path)
+    return found
+
+
+def test_sigterm_during_a_push_leaves_no_token_on_disk(
+    podman: str, registry: Registry, checkout: Path, repositories: None, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cryoet_release", "build", "--tag", "sigterm"],
+        env=env, cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    auth = runtime / "cryoet-release"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(auth.glob("auth-*/*")):
+        time.sleep(0.01)
+    assert any(auth.glob("auth-*/*")), "the push logged in"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert "terminated (SIGTERM)" in stderr
+    assert list(auth.glob("auth-*")) == []
+    assert token_files(runtime, Path("/tmp"), Path.home() / ".local" / "state") == []
+    assert oct(auth.stat().st_mode & 0o777) == "0o700"
+
+
+def test_an_auth_store_left_by_a_killed_run_is_removed_by_the_next(
+    podman: str, registry: Registry, checkout: Path, repositories: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # exited and reaped: no process has this pid now
+    runtime = tmp_path / "runtime"
+    stale = runtime / "cryoet-release" / f"auth-{gone.pid}-killed"
+    stale.mkdir(parents=True)
+    (stale / "auth.json").write_text(ECR_PASSWORD)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    result = invoke("build", "--tag", "after-kill", "--image", "apiv2")
+    assert result.exit_code == 0, result.output
+    assert not stale.exists()
+    assert token_files(runtime) == []
+
+
+def test_json_is_one_document_even_when_the_engine_talks(
+    engine: str, registry: Registry, checkout: Path, repositories: None
+) -> None:
+    """In a real process (the engine's own stdout is the tool's): `Login Succeeded!` never reaches stdout."""
+    import os
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "cryoet_release", "--json", "build", "--tag", f"json-{engine}", "--image", "apiv2"],
+        env=os.environ.copy(), cwd=checkout, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["images"][0]["status"] == "pushed"
