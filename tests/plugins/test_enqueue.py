@@ -242,7 +242,7 @@ def test_wrong_environment_names_what_is_missing(aws: str) -> None:
         (["db-import", "--memory", "5"], "memory: Input should be greater than or equal to 128"),
         (
             ["db-import", "--parallelism", "0"],
-            "'--parallelism': Input should be greater than or equal to 1",
+            "Invalid value for '--parallelism': 0 is not in the range",
         ),
         (["db-import", "--ecr-tag", "-bad"], "ecr-tag: '-bad' is not valid"),
         (["db-import", "--environment", "dev"], "environment: Input should be 'staging' or 'prod'"),
