@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from cryoet_release.context import GlobalOptions
+from cryoet_release_plugins.release.options import CreateRepository, Engine, Force, Images, Tag
 
 app = typer.Typer(help="Build the images and push them to ECR under a tag.", subcommand_metavar="")
 
@@ -12,26 +13,23 @@ app = typer.Typer(help="Build the images and push them to ECR under a tag.", sub
 @app.callback(invoke_without_command=True)
 def build(
     ctx: typer.Context,
-    tag: Annotated[str | None, typer.Option(help="Image tag (default: the current git branch, sanitised).")] = None,
-    image: Annotated[
-        list[str] | None, typer.Option(metavar="KEY", help="Image key to build (repeatable; default: all).")
-    ] = None,
+    tag: Tag = None,
+    image: Images = None,
     platform: Annotated[str | None, typer.Option(help="Target platform (default: per image, linux/amd64).")] = None,
     no_push: Annotated[bool, typer.Option("--no-push", help="Build only; push later with `push`.")] = False,
     build_arg: Annotated[
         list[str] | None, typer.Option(metavar="KEY=VALUE", help="Build argument (repeatable).")
     ] = None,
     sha_tag: Annotated[bool, typer.Option("--sha-tag", help="Also tag sha-<short git sha>.")] = False,
-    create_repository: Annotated[
-        bool, typer.Option("--create-repository", help="Create a missing ECR repository.")
-    ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Allow pushing a protected tag (main) outside CI.")] = False,
-    engine: Annotated[str | None, typer.Option(help="docker | podman (default: config, else detected).")] = None,
+    create_repository: CreateRepository = False,
+    force: Force = False,
+    engine: Engine = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the commands and pushes; do nothing.")] = False,
 ) -> None:
     """Build each image from its context with OCI labels, log in to ECR, and push."""
     from cryoet_release import git
-    from cryoet_release_plugins.release import BuildRequest, parse_build_args, run_build
+    from cryoet_release_plugins.release.requests import BuildRequest, parse_build_args
+    from cryoet_release_plugins.release.workflows import run_build
 
     opts = ctx.ensure_object(GlobalOptions)
     request = BuildRequest(

@@ -94,9 +94,14 @@ class ImageRef(BaseModel):
     registry: str | None = None
     """Host that replaces the ECR host (a private mirror, or a test registry)."""
 
+    @staticmethod
+    def registry_host(account: str, region: str, override: str | None = None) -> str:
+        """The override host (a mirror), else the ECR host of the account and region."""
+        return override or ecr_host(account, region)
+
     @property
     def host(self) -> str:
-        return self.registry or ecr_host(self.account, self.region)
+        return self.registry_host(self.account, self.region, self.registry)
 
     @property
     def name(self) -> str:

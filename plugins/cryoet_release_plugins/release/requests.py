@@ -1,0 +1,70 @@
+"""The options shared by build and push, validated before anything happens; and the protected-tag policy."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from cryoet_release.config import ImageConfig, LoadedConfig
+from cryoet_release.errors import UsageError
+from cryoet_release.models import AwsRegion, ImageTag
+
+_PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?")
+
+
+class ReleaseRequest(BaseModel):
+    """The options shared by build and push, validated before anything happens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tag: ImageTag
+    image: list[str]
+    region: AwsRegion | None = None
+    force: bool = False
+    create_repository: bool = False
+    engine: Literal["docker", "podman"] | None = None
+
+    def images(self, loaded: LoadedConfig) -> dict[str, ImageConfig]:
+        """The chosen images (default: all configured), in config order. Raises UsageError for an unknown key."""
+        configured = loaded.config.images
+        unknown = [key for key in self.image if key not in configured]
+        if unknown:
+            raise UsageError(f"image: unknown image key(s) {', '.join(unknown)}; configured: {', '.join(configured)}")
+        return {key: value for key, value in configured.items() if not self.image or key in self.image}
+
+
+class BuildRequest(ReleaseRequest):
+    platform: str | None = None
+    build_arg: dict[str, str] = {}
+    sha_tag: bool = False
+    push: bool = True
+
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, value: str | None) -> str | None:
+        if value is not None and not _PLATFORM.fullmatch(value):
+            raise ValueError(f"{value!r} is not a platform such as linux/amd64 or linux/arm64/v8")
+        return value
+
+
+def parse_build_args(pairs: Iterable[str]) -> dict[str, str]:
+    """`K=V` pairs as docker takes them. Raises UsageError for a pair without '='."""
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"build-arg: {pair!r} is not KEY=VALUE")
+        parsed[key] = value
+    return parsed
+
+
+def refuse_protected(tag: str, loaded: LoadedConfig, *, force: bool) -> None:
+    if tag in loaded.config.protected_tags and os.environ.get("GITHUB_ACTIONS") != "true" and not force:
+        raise UsageError(
+            f"tag {tag!r} is protected: CI publishes it on merge to main",
+            hint="Use a personal tag (--tag), or pass --force if you really mean to replace it",
+        )
