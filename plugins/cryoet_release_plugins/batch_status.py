@@ -97,7 +97,7 @@ def readable_ledgers(opts: GlobalOptions, directory: Path) -> list[batches.Ledge
 
 
 def pick_ledger(opts: GlobalOptions, batch: str | None, *, latest: bool, ledger_dir: Path | None) -> batches.Ledger:
-    directory = batches.ledger_dir(ledger_dir)
+    directory = batches.ledger_dir(ledger_dir, opts.environ)
     if latest == (batch is not None):
         raise UsageError("give a BATCH or --latest (one of them)")
     if batch is not None:
@@ -121,7 +121,7 @@ def show_status(
     output = opts.output
     opts.config()  # a --config that does not exist is an error here too
     ledger = pick_ledger(opts, batch, latest=latest, ledger_dir=ledger_dir)
-    aws = cloud.Aws(opts.profile, ledger.header.region, max_pool_connections=parallelism)
+    aws = opts.aws(region=ledger.header.region, max_pool_connections=parallelism)
     states = collect(aws, ledger, parallelism=parallelism)
     if watch and not output.json_mode:
         from rich.live import Live
@@ -184,7 +184,7 @@ def _render(ledger: batches.Ledger, states: list[JobState]) -> Any:
 def show_batches(opts: GlobalOptions, ledger_dir: Path | None) -> None:
     output = opts.output
     opts.config()  # a --config that does not exist is an error here too
-    directory = batches.ledger_dir(ledger_dir)
+    directory = batches.ledger_dir(ledger_dir, opts.environ)
     rows = []
     for ledger in readable_ledgers(opts, directory):
         tally = ledger.counts()

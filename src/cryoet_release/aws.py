@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -32,9 +32,17 @@ class Aws:
     `max_pool_connections` should be the number of threads that share a client.
     """
 
-    def __init__(self, profile: str | None = None, region: str | None = None, *, max_pool_connections: int = 10):
+    def __init__(
+        self,
+        profile: str | None = None,
+        region: str | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        max_pool_connections: int = 10,
+    ):
         self.profile = profile
         self._region_flag = region
+        self._environ = os.environ if environ is None else environ
         self.max_pool_connections = max_pool_connections
         self._clients: dict[str, Any] = {}
 
@@ -48,8 +56,8 @@ class Aws:
         """The region: --region, else AWS_REGION / AWS_DEFAULT_REGION, else the profile's. Raises RegionError."""
         region = (
             self._region_flag
-            or os.environ.get("AWS_REGION")
-            or os.environ.get("AWS_DEFAULT_REGION")
+            or self._environ.get("AWS_REGION")
+            or self._environ.get("AWS_DEFAULT_REGION")
             or self.session.region_name
         )
         if not region:

@@ -29,7 +29,7 @@ BATCH_NAME = re.compile(r"[0-9A-Za-z_-]{1,40}")
 SUFFIX = ".jsonl"
 
 
-def ledger_dir(override: Path | None = None, environ: Mapping[str, str] = os.environ) -> Path:
+def ledger_dir(override: Path | None, environ: Mapping[str, str]) -> Path:
     """--ledger-dir, else $XDG_STATE_HOME/cryoet-release/batches, else ~/.local/state/cryoet-release/batches."""
     if override is not None:
         return override

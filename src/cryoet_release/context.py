@@ -5,6 +5,8 @@ Kept apart from config.py so that parsing options and printing `--help` never im
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from cryoet_release.console import Output, configure_logging
 
 if TYPE_CHECKING:
+    from cryoet_release.aws import Aws
     from cryoet_release.config import LoadedConfig
 
 
@@ -24,6 +27,8 @@ class GlobalOptions:
     json: bool = False
     verbose: bool = False
     config_path: Path | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    """The process environment, read here once and handed to whatever needs it (never read in leaf code)."""
     _loaded: dict[tuple[tuple[str, Any], ...], LoadedConfig] = field(default_factory=dict, repr=False)
     _output: Output | None = field(default=None, repr=False)
 
@@ -61,5 +66,11 @@ class GlobalOptions:
         if given not in self._loaded:
             from cryoet_release.config import load_config
 
-            self._loaded[given] = load_config(explicit=self.config_path, flags=dict(given))
+            self._loaded[given] = load_config(explicit=self.config_path, flags=dict(given), environ=self.environ)
         return self._loaded[given]
+
+    def aws(self, *, region: str | None = None, max_pool_connections: int = 10) -> Aws:
+        """A session for --profile and `region` (else --region, else boto3's chain), sized for that many threads."""
+        from cryoet_release.aws import Aws
+
+        return Aws(self.profile, region or self.region, environ=self.environ, max_pool_connections=max_pool_connections)

@@ -277,6 +277,7 @@ def test_sigterm_during_a_push_leaves_no_token_on_disk(
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
     env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
+    (checkout / "apiv2" / "payload.txt").write_bytes(os.urandom(48 * 1024 * 1024))  # a push that takes a while
     process = subprocess.Popen(
         [sys.executable, "-m", "cryoet_release", "build", "--tag", "sigterm"],
         env=env, cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -26,13 +26,13 @@ def enqueue(opts: GlobalOptions, request: Request) -> None:
     prod = request.environment is Environment.PROD
     if prod and not (common.dry_run or common.yes or _interactive()):
         raise UsageError("--environment prod asks for confirmation: run it on a terminal, or pass --yes")
-    directory = batches.ledger_dir(common.ledger_dir)
+    directory = batches.ledger_dir(common.ledger_dir, opts.environ)
     batch = batches.check_batch_name(common.batch) if common.batch else new_batch_id()
     if not common.dry_run and batches.ledger_path(directory, batch).exists():
         raise UsageError(
             f"batch {batch!r} already exists in {directory}", hint=f"cryoet-release enqueue resume {batch}"
         )
-    aws = cloud.Aws(opts.profile, opts.region, max_pool_connections=common.parallelism)
+    aws = opts.aws(max_pool_connections=common.parallelism)
     plan = plan_batch(aws, opts.config().config, request, output, batch=batch)
     if common.dry_run:
         _print_plan(output, plan)
@@ -91,7 +91,7 @@ def resume(
     """
     output = opts.output
     opts.config()  # a --config that does not exist is an error here too
-    directory = batches.ledger_dir(ledger_dir)
+    directory = batches.ledger_dir(ledger_dir, opts.environ)
     ledger = load_batch(directory, batch)  # an unknown batch is a usage error before taking any lock
     if dry_run:
         pending = ledger.pending()
@@ -108,7 +108,7 @@ def resume(
         ledger = load_batch(directory, batch)  # as it is now that we hold the lock
         ledger.repair_tail()
         header = ledger.header
-        aws = cloud.Aws(opts.profile, header.region, max_pool_connections=parallelism)
+        aws = opts.aws(region=header.region, max_pool_connections=parallelism)
         if aws.account != header.account:
             raise AwsError(
                 f"batch {batch} was queued in account {header.account}, but these credentials are for {aws.account}",

@@ -34,7 +34,7 @@ class Registry:
 
 def registry_for(opts: GlobalOptions, request: ReleaseRequest, loaded: LoadedConfig) -> tuple[cloud.Aws, Registry]:
     """The session and the registry images go to: `registry_account`'s, whichever account the profile is."""
-    aws = cloud.Aws(opts.profile, request.region or opts.region)
+    aws = opts.aws(region=request.region)
     registry = Registry(account=loaded.config.registry_account, region=aws.region, override=loaded.config.registry)
     if registry.account != aws.account:
         opts.output.info(

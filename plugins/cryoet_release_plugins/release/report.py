@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -42,7 +41,7 @@ class Released:
         }
 
 
-def report(output: Output, released: Sequence[Released], *, dry_run: bool = False) -> None:
+def report(output: Output, released: Sequence[Released], environ: Mapping[str, str], *, dry_run: bool = False) -> None:
     """The result table (or --json), and under GitHub Actions the step outputs and summary."""
     rows = [item.as_json() for item in released]
     output.result(
@@ -59,18 +58,18 @@ def report(output: Output, released: Sequence[Released], *, dry_run: bool = Fals
         for item in released:
             for command in item.commands:
                 output.info(command)
-    elif os.environ.get("GITHUB_ACTIONS") == "true":
-        write_github_outputs(released)
+    elif environ.get("GITHUB_ACTIONS") == "true":
+        write_github_outputs(released, environ)
 
 
-def write_github_outputs(released: Sequence[Released]) -> None:
-    if path := os.environ.get("GITHUB_OUTPUT"):
+def write_github_outputs(released: Sequence[Released], environ: Mapping[str, str]) -> None:
+    if path := environ.get("GITHUB_OUTPUT"):
         with Path(path).open("a", encoding="utf-8") as out:
             for item in released:
                 out.write(f"{item.key}-ref={item.refs[0]}\n")
                 if item.digest:
                     out.write(f"{item.key}-digest={item.digest}\n")
-    if path := os.environ.get("GITHUB_STEP_SUMMARY"):
+    if path := environ.get("GITHUB_STEP_SUMMARY"):
         lines = ["| image | repository | tags | digest | status |", "|---|---|---|---|---|"]
         lines += [
             f"| {i.key} | {i.repository} | {', '.join(i.tags)} | `{i.digest or '-'}` | {i.status} |" for i in released

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -62,8 +61,9 @@ def parse_build_args(pairs: Iterable[str]) -> dict[str, str]:
     return parsed
 
 
-def refuse_protected(tag: str, loaded: LoadedConfig, *, force: bool) -> None:
-    if tag in loaded.config.protected_tags and os.environ.get("GITHUB_ACTIONS") != "true" and not force:
+def refuse_protected(tag: str, loaded: LoadedConfig, environ: Mapping[str, str], *, force: bool) -> None:
+    """A protected tag is CI's to push (GITHUB_ACTIONS=true), unless --force. Raises UsageError."""
+    if tag in loaded.config.protected_tags and environ.get("GITHUB_ACTIONS") != "true" and not force:
         raise UsageError(
             f"tag {tag!r} is protected: CI publishes it on merge to main",
             hint="Use a personal tag (--tag), or pass --force if you really mean to replace it",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -36,7 +35,7 @@ def run_build(opts: GlobalOptions, request: BuildRequest, *, dry_run: bool) -> N
     loaded = opts.config(engine=request.engine)
     images = request.images(loaded)
     if request.push:
-        refuse_protected(request.tag, loaded, force=request.force)
+        refuse_protected(request.tag, loaded, opts.environ, force=request.force)
     contexts = {key: loaded.root / image.context for key, image in images.items()}
     for key, image in images.items():
         if not (contexts[key] / image.dockerfile).is_file():
@@ -81,7 +80,7 @@ def run_build(opts: GlobalOptions, request: BuildRequest, *, dry_run: bool) -> N
             released.append(
                 Released(key, image.repository, [r.tagged for r in targets[key]], status, commands=commands)
             )
-        report(output, released, dry_run=True)
+        report(output, released, opts.environ, dry_run=True)
         return
 
     engine = engines.connect(loaded.config.engine)
@@ -97,8 +96,8 @@ def run_build(opts: GlobalOptions, request: BuildRequest, *, dry_run: bool) -> N
         # Images build side by side: the engine serialises what must be, and each gets its own live line.
         released = list(pool.map(build_one, images))
     if request.push:
-        push_images(engine, aws, registry, released, output, engines.auth_root(os.environ))
-    report(output, released)
+        push_images(engine, aws, registry, released, output, engines.auth_root(opts.environ))
+    report(output, released, opts.environ)
 
 
 def run_push(opts: GlobalOptions, request: ReleaseRequest, *, dry_run: bool) -> None:
@@ -106,7 +105,7 @@ def run_push(opts: GlobalOptions, request: ReleaseRequest, *, dry_run: bool) -> 
     output = opts.output
     loaded = opts.config(engine=request.engine)
     images = request.images(loaded)
-    refuse_protected(request.tag, loaded, force=request.force)
+    refuse_protected(request.tag, loaded, opts.environ, force=request.force)
     aws, registry = registry_for(opts, request, loaded)
     engine = engines.connect(loaded.config.engine)
     local = engines.local_tags(engine)
@@ -134,13 +133,13 @@ def run_push(opts: GlobalOptions, request: ReleaseRequest, *, dry_run: bool) -> 
     with cross_account(aws, registry):
         check_repositories(aws, registry, targets, create=request.create_repository, dry_run=dry_run)
     if dry_run:
-        report(output, released, dry_run=True)
+        report(output, released, opts.environ, dry_run=True)
         return
     for source, target in retags:
         output.info(f"retagging {source} as {target}")
         engines.tag(engine, source, target)
-    push_images(engine, aws, registry, released, output, engines.auth_root(os.environ))
-    report(output, released)
+    push_images(engine, aws, registry, released, output, engines.auth_root(opts.environ))
+    report(output, released, opts.environ)
 
 
 def _same_image(name: str, repository: str, tag: str, registry: Registry) -> bool:
