@@ -191,6 +191,37 @@ def put_object(aws: Aws, bucket: str, key: str, body: bytes) -> None:
         aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
 
 
+def list_keys(aws: Aws, bucket: str, prefix: str) -> tuple[list[str], int]:
+    """Every object key under `prefix` (ListObjectsV2 without a delimiter), and the number of calls made."""
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
+    found: list[str] = []
+    calls = 0
+    with translate_errors(aws.profile):
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                calls += 1
+                found.extend(item["Key"] for item in page.get("Contents", []))
+        except ClientError as error:
+            if _code(error) == "NoSuchBucket":
+                raise ResourceNotFound(f"S3 bucket {bucket!r} does not exist in this account") from None
+            raise
+    return found, calls
+
+
+def read_object(aws: Aws, bucket: str, key: str) -> bytes | None:
+    """The object's bytes, or None when there is no such key."""
+    with translate_errors(aws.profile):
+        try:
+            response = aws.client("s3").get_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if _code(error) in {"404", "NoSuchKey"}:
+                return None
+            if _code(error) == "NoSuchBucket":
+                raise ResourceNotFound(f"S3 bucket {bucket!r} does not exist in this account") from None
+            raise
+        return bytes(response["Body"].read())
+
+
 # --- ECR ------------------------------------------------------------------------------------------------------
 
 
