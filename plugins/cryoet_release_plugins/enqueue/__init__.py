@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cryoet_release.context import GlobalOptions
+from cryoet_release_plugins.enqueue.ingest import WithIngestOptions, given_ingest_options
 from cryoet_release_plugins.enqueue.options import (
     DEFAULT_PARALLELISM,
     DEFAULT_TAG,
@@ -373,3 +374,89 @@ def resume(
 
     opts = ctx.ensure_object(GlobalOptions)
     resume_batch(opts, batch, parallelism=parallelism, ledger_dir=ledger_dir, dry_run=dry_run, yes=yes)
+
+
+@app.command("queue", cls=WithIngestOptions)
+def queue(
+    ctx: typer.Context,
+    config_file: Annotated[
+        str, typer.Argument(metavar="CONFIG_FILE", help="The dataset config (ingestion_tools/dataset_configs/*.yaml).")
+    ],
+    input_bucket: Annotated[
+        str, typer.Argument(metavar="INPUT_BUCKET", help="Bucket (and key prefix) holding the source data.")
+    ],
+    output_path: Annotated[
+        str, typer.Argument(metavar="OUTPUT_PATH", help="Bucket (and key prefix) the standardized data goes to.")
+    ],
+    environment: Environment = "staging",
+    ecr_repo: EcrRepo = None,
+    ecr_tag: EcrTag = DEFAULT_TAG,
+    memory: Annotated[int | None, memory_option("queue")] = None,
+    parallelism: Parallelism = DEFAULT_PARALLELISM,
+    swipe_wdl_key: Annotated[str | None, wdl_key_option("queue")] = None,
+    pin_digest: PinDigest = False,
+    skip_image_check: SkipImageCheck = False,
+    dry_run: DryRun = False,
+    batch: BatchName = None,
+    ledger_dir: LedgerDir = None,
+    yes: Yes = False,
+    https_prefix: Annotated[
+        str | None, typer.Option(help="HTTPS prefix the jobs write into metadata [default: the prod one].")
+    ] = None,
+    write_mrc: Annotated[bool, typer.Option(help="The jobs write MRC volumes.")] = True,
+    write_zarr: Annotated[bool, typer.Option(help="The jobs write Zarr volumes.")] = True,
+    force_overwrite: Annotated[
+        bool, typer.Option("--force-overwrite", help="The jobs overwrite existing output.")
+    ] = False,
+    skip_until_run_name: Annotated[
+        str | None,
+        typer.Option(metavar="REGEX", help="Skip runs until one whose name starts with a match (across datasets)."),
+    ] = None,
+    import_everything: Annotated[
+        bool,
+        typer.Option(
+            "--import-everything", help="Import everything.", rich_help_panel="Ingest options (forwarded to each job)"
+        ),
+    ] = False,
+    import_all_metadata: Annotated[
+        bool,
+        typer.Option(
+            "--import-all-metadata",
+            help="Import the metadata of everything.",
+            rich_help_panel="Ingest options (forwarded to each job)",
+        ),
+    ] = False,
+) -> None:
+    """One standardization job per run that the dataset config's finders find in the input bucket."""
+    from cryoet_release.models import Environment as Env
+    from cryoet_release.models import validate_option
+    from cryoet_release_plugins.enqueue.discovery import load_config, run_flags
+    from cryoet_release_plugins.enqueue.kinds import Queue, job_config_path
+
+    opts = ctx.ensure_object(GlobalOptions)
+    validate_option(Env, environment, "environment")  # before the config is read, as the old command did
+    given = given_ingest_options(ctx)
+    sent, warning = job_config_path(config_file, Path.cwd())
+    if warning:
+        opts.output.warn(warning)
+    kind = Queue(
+        config=load_config(config_file),
+        config_file=sent,
+        input_bucket=input_bucket,
+        output_path=output_path,
+        run_flags=lambda dataset, run: run_flags(
+            https_prefix=https_prefix, import_everything=import_everything, import_all_metadata=import_all_metadata,
+            write_mrc=write_mrc, write_zarr=write_zarr, force_overwrite=force_overwrite,
+            options=list(given.items()), dataset=dataset, run=run,
+        ),
+        filters={
+            name.strip("-").replace("-", "_"): given.get(name, [])
+            for name in ("--filter-dataset-name", "--exclude-dataset-name", "--filter-run-name", "--exclude-run-name")
+        },
+        skip_until_run_name=skip_until_run_name,
+    )  # fmt: skip
+    _submit(
+        ctx, kind, environment=environment, ecr_repo=ecr_repo, ecr_tag=ecr_tag, memory=memory,
+        parallelism=parallelism, swipe_wdl_key=swipe_wdl_key, pin_digest=pin_digest,
+        skip_image_check=skip_image_check, dry_run=dry_run, yes=yes, batch=batch, ledger_dir=ledger_dir,
+    )  # fmt: skip

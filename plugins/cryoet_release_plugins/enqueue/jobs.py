@@ -100,6 +100,8 @@ class JobSpec:
 
     key: str
     arguments: Mapping[str, Any]
+    found_at: str | None = None
+    """Where discovery found what the job is for (shown by --dry-run)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class Job:
     name: str
     document: str
     """The StartExecution input, serialised once so that size checks and submission see the same bytes."""
+    found_at: str | None = None
 
     @property
     def size(self) -> int:
@@ -158,7 +161,7 @@ def make_jobs(
     for spec in specs:
         name = execution_name(batch, kind, spec.key)
         document = sfn_input(target, image=image, arguments=spec.arguments, name=name, wdl_key=wdl_key, memory=memory)
-        jobs.append(Job(key=spec.key, name=name, document=json.dumps(document)))
+        jobs.append(Job(key=spec.key, name=name, document=json.dumps(document), found_at=spec.found_at))
     return jobs
 
 

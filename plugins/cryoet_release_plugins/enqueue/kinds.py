@@ -6,13 +6,16 @@ nothing here calls back into a command.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from cryoet_release.config import find_git_root
 from cryoet_release_plugins.enqueue import jobs
 from cryoet_release_plugins.enqueue.discover import Finder
+from cryoet_release_plugins.enqueue.discovery import AwsStorage, DatasetConfig, discover_runs
 from cryoet_release_plugins.enqueue.jobs import DatasetSelection, JobSpec
 
 
@@ -28,6 +31,12 @@ class Kind(Protocol):
 
     def nothing_found(self) -> str:
         """Why a selection found nothing, naming where it looked."""
+        ...
+
+    @property
+    def found_nothing_is_fine(self) -> bool:
+        """True: finding nothing ends the command with a warning and exit 0 (as the old `queue` did); False: it
+        is a usage error (exit 2)."""
         ...
 
 
@@ -46,6 +55,7 @@ class DbImport:
     debug: bool
     anonymous: bool
     name: str = "db-import"
+    found_nothing_is_fine: bool = False
 
     def specs(self, finder: Finder, images: Mapping[str, str]) -> list[JobSpec]:
         datasets = finder.datasets(self.bucket, self.selection, unsigned=self.anonymous)
@@ -78,6 +88,7 @@ class Sync:
     depositions: Sequence[str]
     flags: str
     name: str = "sync"
+    found_nothing_is_fine: bool = False
 
     def specs(self, finder: Finder, images: Mapping[str, str]) -> list[JobSpec]:
         paths = []
@@ -100,6 +111,7 @@ class Validate:
     output_bucket: str
     output_dir: str
     name: str = "validate"
+    found_nothing_is_fine: bool = False
 
     def specs(self, finder: Finder, images: Mapping[str, str]) -> list[JobSpec]:
         return [
@@ -126,6 +138,7 @@ class SourceValidate:
     input_bucket: str
     output_bucket: str
     name: str = "source-validate"
+    found_nothing_is_fine: bool = False
 
     def specs(self, finder: Finder, images: Mapping[str, str]) -> list[JobSpec]:
         arguments = jobs.validate_arguments(
@@ -141,3 +154,68 @@ class SourceValidate:
 
     def nothing_found(self) -> str:
         return "no config file given"
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One standardization job per run that the dataset config's finders find (see discovery.py)."""
+
+    config: DatasetConfig
+    config_file: str
+    """As the job's image sees it: relative to ingestion_tools/scripts, where the job runs."""
+    input_bucket: str
+    output_path: str
+    run_flags: Callable[[str, str], str]
+    """(dataset, run) -> the job's `flags`."""
+    filters: Mapping[str, Sequence[str]]
+    """filter_dataset_name, exclude_dataset_name, filter_run_name, exclude_run_name -> regexes."""
+    skip_until_run_name: str | None
+    name: str = "queue"
+    found_nothing_is_fine: bool = True
+
+    def specs(self, finder: Finder, images: Mapping[str, str]) -> list[JobSpec]:
+        runs = discover_runs(
+            self.config,
+            self.input_bucket,
+            self.output_path,
+            AwsStorage(finder.aws),
+            skip_until_run_name=self.skip_until_run_name,
+            parallelism=finder.parallelism,
+            **self.filters,
+        )
+        arguments = {
+            "config_file": self.config_file,
+            "input_bucket": self.input_bucket,
+            "output_path": self.output_path,
+        }
+        return [
+            JobSpec(
+                f"{run.deposition}/{run.dataset}/{run.run}",
+                {**arguments, "flags": self.run_flags(run.dataset, run.run)},
+                found_at=run.path,
+            )
+            for run in runs
+        ]
+
+    def nothing_found(self) -> str:
+        return f"no run found by {self.config_file} in s3://{self.input_bucket} with these filters"
+
+
+def job_config_path(typed: str, cwd: Path) -> tuple[str, str | None]:
+    """The config path the job gets (relative to ingestion_tools/scripts, where it runs in the image), and a
+    warning when that cannot be worked out.
+
+    In a portal checkout any path the user types is translated (run from ingestion_tools/scripts,
+    `../dataset_configs/10000.yaml` stays as it is); elsewhere the path is sent as typed.
+    """
+    root = find_git_root(cwd)
+    scripts = root / "ingestion_tools" / "scripts" if root else None
+    if scripts is None or not scripts.is_dir():
+        return typed, (
+            f"not in a portal checkout: the jobs get {typed!r} as typed, and read it relative to"
+            " ingestion_tools/scripts in the image"
+        )
+    sent = os.path.relpath(os.path.normpath(cwd / typed), scripts)
+    if not os.path.normpath(scripts / sent).startswith(str(root) + os.sep):
+        return sent, f"{typed} is outside the checkout at {root}: the image will not have it"
+    return sent, None

@@ -148,7 +148,7 @@ def plan_batch(aws: cloud.Aws, config: ReleaseConfig, request: Request, output: 
     )
     finder = Finder(aws, common.parallelism, output.warn)
     specs = request.kind.specs(finder, images)
-    if not specs:
+    if not specs and not request.kind.found_nothing_is_fine:
         raise UsageError(f"nothing to enqueue: {request.kind.nothing_found()}")
     jobs = make_jobs(
         specs,

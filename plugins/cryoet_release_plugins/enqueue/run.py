@@ -34,6 +34,10 @@ def enqueue(opts: GlobalOptions, request: Request) -> None:
         )
     aws = opts.aws(max_pool_connections=common.parallelism)
     plan = plan_batch(aws, opts.config().config, request, output, batch=batch)
+    if not plan.jobs:
+        output.warn(f"nothing to enqueue: {request.kind.nothing_found()}")
+        output.result({**plan.summary(), "dry_run": common.dry_run, "executions": []}, lambda: None)
+        return
     if common.dry_run:
         _print_plan(output, plan)
         return
@@ -159,7 +163,8 @@ def _print_plan(output: Output, plan: Plan) -> None:
             **plan.summary(),
             "dry_run": True,
             "executions": [
-                {"name": j.name, "key": j.key, "bytes": j.size, "input": json.loads(j.document)} for j in plan.jobs
+                {"name": j.name, "key": j.key, "bytes": j.size, "found_at": j.found_at, "input": json.loads(j.document)}
+                for j in plan.jobs
             ],
         },
         lambda: _plan_table(output, plan),
@@ -167,9 +172,10 @@ def _print_plan(output: Output, plan: Plan) -> None:
 
 
 def _plan_table(output: Output, plan: Plan) -> None:
+    found = any(job.found_at for job in plan.jobs)
     output.table(
-        ["execution name", "job", "input bytes"],
-        ([job.name, job.key, job.size] for job in plan.jobs),
+        ["execution name", "job", "input bytes", *(["found at"] if found else [])],
+        ([job.name, job.key, job.size, *([job.found_at or "-"] if found else [])] for job in plan.jobs),
         title=f"dry run: {len(plan.jobs)} {plan.kind} job(s) on {plan.target.state_machine_arn}",
     )
     for role, image in plan.images.items():

@@ -1,0 +1,115 @@
+"""The ingest options `enqueue queue` takes from the portal's `standardize_dirs.py` and forwards to each job.
+
+Data only, and light on purpose: `--help` and shell completion import it. Discovery (`discovery.py`) and the
+command both read the list from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from typer.core import TyperCommand, TyperOption
+
+
+@dataclass(frozen=True)
+class Importer:
+    """One of the ingester's importer types, and what it imports."""
+
+    key: str
+    plural: str
+    meaning: str
+    has_metadata: bool
+
+
+# In the order of the ingester's IMPORTERS (importers/utils.py).
+IMPORTERS = (
+    Importer("alignment", "alignments", "alignments", True),
+    Importer("annotation", "annotations", "annotations", True),
+    Importer("annotation_viz", "annotation_viz", "annotation visualizations (Neuroglancer precomputed)", False),
+    Importer("collection_metadata", "collection_metadata", "collection metadata (acquisition mdoc files)", False),
+    Importer("ctf", "ctfs", "CTF estimates", False),
+    Importer("dataset_keyphoto", "dataset_keyphotos", "dataset key photos", False),
+    Importer("dataset", "datasets", "datasets", True),
+    Importer("deposition", "depositions", "depositions", True),
+    Importer("deposition_keyphoto", "deposition_keyphotos", "deposition key photos", False),
+    Importer("frame", "frames", "frames (raw movie frames)", True),
+    Importer("gain", "gains", "gain references", False),
+    Importer("identified_object", "identified_objects", "identified objects", True),
+    Importer("key_image", "key_images", "tomogram key images", False),
+    Importer("rawtilt", "rawtilts", "raw tilt angle files", False),
+    Importer("run", "runs", "runs", True),
+    Importer("tiltseries", "tiltseries", "tilt series", True),
+    Importer("tomogram", "tomograms", "tomograms", True),
+    Importer("voxel_spacing", "voxel_spacings", "voxel spacings", False),
+    Importer("viz_config", "viz_config", "Neuroglancer visualization configs", False),
+)
+
+
+@dataclass(frozen=True)
+class IngestOption:
+    name: str
+    takes_value: bool
+    """A repeatable REGEX option (--filter-*/--exclude-*); the others are flags."""
+    help: str
+    importer: str | None = None
+
+
+def _ingest_options() -> tuple[IngestOption, ...]:
+    options = [
+        IngestOption("--import-everything", False, "Import everything."),
+        IngestOption("--import-all-metadata", False, "Import the metadata of everything."),
+    ]
+    for importer in IMPORTERS:
+        plural, key, what = importer.plural.replace("_", "-"), importer.key.replace("_", "-"), importer.meaning
+        options += [
+            IngestOption(f"--import-{plural}", False, f"Import {what}.", importer.key),
+            IngestOption(f"--filter-{key}-name", True, f"Only {what} whose name starts with a match.", importer.key),
+            IngestOption(f"--exclude-{key}-name", True, f"Skip {what} whose name starts with a match.", importer.key),
+        ]
+        if importer.has_metadata:
+            options.append(
+                IngestOption(f"--import-{key}-metadata", False, f"Import the metadata of {what}.", importer.key)
+            )
+    return tuple(options)
+
+
+INGEST_OPTIONS = _ingest_options()
+# Declared by the command itself (their place in `flags` is fixed, not the command line's).
+OWN = ("--import-everything", "--import-all-metadata")
+
+
+def _remember(ctx: Any, param: Any, value: Any) -> None:
+    """Record a given ingest option in `ctx.meta["ingest"]`: click processes the given options in the order of
+    their first appearance, so the dict keeps the command line's order (what the old script forwarded)."""
+    source = ctx.get_parameter_source(param.name)
+    if source is not None and source.name == "COMMANDLINE":
+        ctx.meta.setdefault("ingest", {})[param.opts[0]] = list(value) if isinstance(value, tuple) else value
+
+
+class WithIngestOptions(TyperCommand):
+    """A command that also takes every per-importer ingest option (dozens: declared from the data above)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for option in INGEST_OPTIONS:
+            if option.name in OWN:
+                continue
+            self.params.append(
+                TyperOption(
+                    param_decls=[option.name],
+                    multiple=option.takes_value,
+                    is_flag=not option.takes_value,
+                    default=() if option.takes_value else False,
+                    metavar="REGEX" if option.takes_value else None,
+                    help=option.help,
+                    expose_value=False,
+                    callback=_remember,
+                    rich_help_panel="Ingest options (forwarded to each job)",
+                )
+            )
+
+
+def given_ingest_options(ctx: Any) -> dict[str, Any]:
+    """The ingest options given, in command-line order: option name -> True or its list of values."""
+    return dict(ctx.meta.get("ingest", {}))

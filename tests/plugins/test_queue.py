@@ -1,0 +1,66 @@
+"""`enqueue queue` end to end: the 29 recorded cases of the portal's own `enqueue_runs.py queue`, replayed.
+
+Each case seeds the emulator (the world plus its own keys and tags), runs the command from the folder holding
+`configs/` (so `config_file` is the same string), and compares success and the jobs, as a multiset of
+(state machine, input) with the execution name written `{name}` and the image account `{account}`; execution
+names are the tool's own and are not compared. Where a case lists rules (Q1-Q5), it holds the target.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import invoke
+from tests.portal import seed_world
+
+DATA = Path(__file__).parents[1] / "data" / "queue"
+WORLD = json.loads((DATA / "world.json").read_text())
+CASES = [json.loads(path.read_text()) for path in sorted((DATA / "cases").glob("*.json"))]
+
+
+def case_world(case: dict[str, Any]) -> dict[str, Any]:
+    s3 = {bucket: dict(keys) for bucket, keys in WORLD["s3"].items()}
+    for bucket, keys in case["seed"].items():
+        s3.setdefault(bucket, {}).update(keys)
+    return {**WORLD, "s3": s3, "ecr": {**WORLD["ecr"], **case["ecr"]}}
+
+
+def jobs_started() -> Counter[str]:
+    sfn = boto3.client("stepfunctions", region_name=WORLD["region"])
+    found: Counter[str] = Counter()
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"]):
+            for execution in page["executions"]:
+                text = sfn.describe_execution(executionArn=execution["executionArn"])["input"]
+                text = text.replace(f"/{execution['name']}/", "/{name}/")
+                text = text.replace(f"{WORLD['account']}.dkr.ecr.", "{account}.dkr.ecr.")
+                found[f"{machine['name']} {text}"] += 1
+    return found
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["case"] for case in CASES])
+def test_queue_finds_the_runs_the_portal_finds(aws: str, case: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_world(case_world(case))
+    monkeypatch.chdir(DATA)
+    args = [case["config_arg"], case["input_bucket"], case["output_path"], *case["args"]]
+    if "prod" in args:
+        args.append("--yes")
+    result = invoke("enqueue", "queue", *args)
+    if case["expect_success"]:
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
+    expected = Counter(f"{job['state_machine']} {json.dumps(job['input'])}" for job in case["jobs"])
+    assert jobs_started() == expected
+
+
+def test_every_recorded_case_is_replayed() -> None:
+    assert len(CASES) == 29
