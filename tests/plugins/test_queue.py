@@ -64,3 +64,32 @@ def test_queue_finds_the_runs_the_portal_finds(aws: str, case: dict[str, Any], m
 
 def test_every_recorded_case_is_replayed() -> None:
     assert len(CASES) == 29
+
+
+@pytest.mark.parametrize(
+    ("where", "typed"),
+    [
+        ("", "ingestion_tools/dataset_configs/10000.yaml"),
+        ("ingestion_tools/scripts", "../dataset_configs/10000.yaml"),
+        ("ingestion_tools/dataset_configs", "10000.yaml"),
+        ("ingestion_tools/dataset_configs", "./../dataset_configs//10000.yaml"),
+    ],
+)
+def test_in_a_portal_checkout_the_job_gets_the_path_from_ingestion_tools_scripts(
+    tmp_path: Path, where: str, typed: str
+) -> None:
+    from cryoet_release_plugins.enqueue.kinds import job_config_path
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "ingestion_tools" / "scripts").mkdir(parents=True)
+    (tmp_path / "ingestion_tools" / "dataset_configs").mkdir()
+    assert job_config_path(typed, tmp_path / where) == ("../dataset_configs/10000.yaml", None)
+
+
+def test_outside_a_portal_checkout_the_path_is_sent_as_typed_with_a_warning(tmp_path: Path) -> None:
+    from cryoet_release_plugins.enqueue.kinds import job_config_path
+
+    sent, warning = job_config_path("configs/10000.yaml", tmp_path)
+    assert sent == "configs/10000.yaml"
+    assert warning is not None
+    assert "not in a portal checkout" in warning
