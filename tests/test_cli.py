@@ -85,8 +85,9 @@ def test_unexpected_error_shows_a_traceback_without_locals(probe: None) -> None:
     assert result.exit_code == 1
     assert "Traceback" in result.stderr
     assert "ZeroDivisionError" in result.stderr
-    assert "hunter2-local-variable" not in result.stderr.split("ZeroDivisionError")[-1]
-    assert "secret =" in result.stderr or "a bug" in result.stderr
+    # rich's locals panel shows the value's repr (single quotes); the source excerpt shows the line as written.
+    assert "'hunter2-local-variable'" not in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == "error: unexpected error: ZeroDivisionError: a bug"
 
 
 def test_json_errors_are_one_document_on_stdout(probe: None) -> None:

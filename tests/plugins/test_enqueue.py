@@ -14,7 +14,7 @@ from botocore.httpsession import URLLib3Session
 
 from tests.conftest import invoke
 from tests.faults import deny
-from tests.portal import ACCOUNT, seed, started_inputs, state_machine_arn
+from tests.portal import ACCOUNT, seed, started_inputs
 
 STAGING_ARN = "arn:aws:states:us-west-2:123456789012:stateMachine:cryoet-ingestion-staging-default-wdl"
 PROD_ARN = "arn:aws:states:us-west-2:123456789012:stateMachine:cryoet-ingestion-prod-default-wdl"
@@ -301,10 +301,6 @@ def test_a_failed_submission_is_listed_and_exits_1(portal: dict[str, str], monke
     assert failed[0]["error_code"] == "ConnectionClosedError"
     assert "1 of 2 submissions failed" in result.stderr
     assert [name.rsplit("-", 1)[1] for name in started_inputs()] == ["10000"]
-
-
-def test_state_machine_arn_helper_matches_the_contract() -> None:
-    assert state_machine_arn("staging") == STAGING_ARN
 
 
 @pytest.mark.parametrize(("answer", "code", "started"), [("n", 1, 0), ("y", 0, 1)])
