@@ -222,6 +222,26 @@ def read_object(aws: Aws, bucket: str, key: str) -> bytes | None:
         return bytes(response["Body"].read())
 
 
+def list_level(aws: Aws, bucket: str, prefix: str) -> tuple[list[str], list[str], int]:
+    """One level under `prefix` (ListObjectsV2 with Delimiter '/'): the common prefixes (each ending in '/'), the
+    object keys with no '/' after `prefix`, and the number of calls made. Raises ResourceNotFound, AccessDenied."""
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
+    directories: list[str] = []
+    keys: list[str] = []
+    calls = 0
+    with translate_errors(aws.profile):
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+                calls += 1
+                directories.extend(common["Prefix"] for common in page.get("CommonPrefixes", []))
+                keys.extend(item["Key"] for item in page.get("Contents", []))
+        except ClientError as error:
+            if _code(error) == "NoSuchBucket":
+                raise ResourceNotFound(f"S3 bucket {bucket!r} does not exist in this account") from None
+            raise
+    return directories, keys, calls
+
+
 # --- ECR ------------------------------------------------------------------------------------------------------
 
 

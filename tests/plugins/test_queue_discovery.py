@@ -11,7 +11,8 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from cryoet_release_plugins.enqueue.discovery import (
     INGEST_OPTIONS,
     AwsStorage,
     FoundRun,
+    Listings,
     discover_runs,
     glob,
     load_config,
@@ -103,6 +105,20 @@ def flags_of(run: FoundRun, values: Mapping[str, Any], ingest: Mapping[str, Any]
     )
 
 
+class RecordingAwsStorage(AwsStorage):
+    def __init__(self, aws: Aws) -> None:
+        super().__init__(aws)
+        self.listed: list[tuple[str, str, str]] = []
+
+    def list_level(self, bucket: str, prefix: str) -> tuple[list[str], list[str]]:
+        self.listed.append((bucket, prefix, "/"))
+        return super().list_level(bucket, prefix)
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        self.listed.append((bucket, prefix, ""))
+        return super().list_keys(bucket, prefix)
+
+
 def seed(*worlds: Mapping[str, Mapping[str, str]]) -> None:
     s3 = boto3.client("s3", region_name=REGION)
     for world in worlds:
@@ -121,7 +137,7 @@ def test_recorded_case(case: dict[str, Any], aws: str, monkeypatch: pytest.Monke
     seed(WORLD["s3"], case["seed"])
     monkeypatch.chdir(DATA)
     values, ingest = parse(case["args"])
-    storage = AwsStorage(Aws())
+    storage = RecordingAwsStorage(Aws())
 
     def discover() -> list[FoundRun]:
         return discover_runs(
@@ -145,6 +161,8 @@ def test_recorded_case(case: dict[str, Any], aws: str, monkeypatch: pytest.Monke
         assert "\n" not in str(refused.value)
         return
     found = discover()
+    # Each listing is made once per command, however many finders and threads ask for it.
+    assert len(storage.listed) == len(set(storage.listed))
     queued = Counter(
         (flags_of(run, values, ingest), case["config_arg"], case["input_bucket"], case["output_path"]) for run in found
     )
@@ -197,37 +215,112 @@ GLOBS = [
     ("b/p/*", ["p/b", "p/B", "p/_", "p/1", "p/."], ["b/p/.", "b/p/1", "b/p/B", "b/p/_", "b/p/b"]),
     ("s3://b/p/*", ["p/x"], ["b/p/x"]),
     ("b/p/*", [], []),
+    # The level walk: folder placeholders, directories without files of their own, a file and a directory of the
+    # same name, patterns ending in `/`, literal components after a wildcard.
+    ("b/p/*/*", ["p/x/", "p/y/z"], ["b/p/y/z"]),
+    ("b/p/*/", ["p/x/", "p/y"], ["b/p/x"]),
+    ("b/p/*", ["p/", "p/a"], ["b/p/a"]),
+    ("b/p", ["p/"], ["b/p"]),
+    ("b/p/*/c/*.mrc", ["p/a/c/x.mrc", "p/b/c/d/y.mrc", "p/c/x.mrc", "p/d/c.mrc"], ["b/p/a/c/x.mrc"]),
+    ("b/p/*/*/*", ["p/a/b/c/d", "p/e/f"], ["b/p/a/b/c"]),
+    ("b/p/*/", ["p/x", "p/x/y", "p/z"], ["b/p/x"]),
+    ("b/p/x", ["p/x", "p/x/y"], ["b/p/x"]),
+    ("b/p/*/x", ["p/a/x", "p/a/x/y", "p/b/xa", "p/c/x/"], ["b/p/a/x", "b/p/c/x"]),
+    ("b/p/*/x/", ["p/a/x", "p/b/x/y", "p/c/x/"], ["b/p/b/x", "b/p/c/x"]),
+    ("b/p/T*/", ["p/TS_1/a", "p/TS_2", "p/T/"], ["b/p/T", "b/p/TS_1"]),
+    ("b/p/?", ["p/a/b", "p/bc"], ["b/p/a"]),
+    ("b/p/x[!a]y", ["p/x/y", "p/xby"], ["b/p/xby"]),  # each name is matched on its own level: no class spans a `/`
+    ("b/p/*", ["p/a", "pa/b", "q/c"], ["b/p/a"]),
 ]
+
+
+def tree(keys: Collection[str]) -> MemoryStorage:
+    return MemoryStorage({"b": dict.fromkeys(keys, ""), "c": {"p/x": ""}})
 
 
 @pytest.mark.parametrize(("pattern", "keys", "expected"), GLOBS)
 def test_glob_follows_s3fs(pattern: str, keys: list[str], expected: list[str]) -> None:
-    def list_keys(bucket: str, prefix: str) -> list[str]:
-        return [key for key in keys if key.startswith(prefix)] if bucket == "b" else []
-
-    assert glob(pattern, list_keys) == expected
+    assert glob(pattern, Listings(tree(keys))) == expected
 
 
-@pytest.mark.parametrize("pattern", ["b/p/a**", "b*/p"])
+@pytest.mark.parametrize("pattern", ["b/p/a**", "b*/p", "b/p/*/x**"])
 def test_glob_refuses_what_s3fs_refuses(pattern: str) -> None:
+    storage = tree(["p/x", "p/a/xy"])
     with pytest.raises(ValueError, match="glob"):
-        glob(pattern, lambda bucket, prefix: ["p/x"])
+        glob(pattern, Listings(storage))
+    assert storage.listed == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "listed"),
+    [
+        # Only the directories that can still match are listed; a literal component is not looked up in its parent.
+        ("b/p/a*/x/*.mrc", [("p/", "/"), ("p/a1/x/", "/"), ("p/a2/x/", "/")]),
+        ("b/p/a*/x", [("p/", "/"), ("p/a1/x", "/"), ("p/a2/x", "/")]),
+        ("b/p/tomo", [("p/tomo", "/")]),
+        ("b/p/b/*", [("p/b/", "/")]),
+        ("b/q/*/*", [("q/", "/")]),
+        ("b/p/**/*.mrc", [("p/", "")]),  # `**` needs every key under the root
+    ],
+)
+def test_the_walk_lists_one_level_at_a_time(pattern: str, listed: list[tuple[str, str]]) -> None:
+    storage = tree(["p/a1/x/t.mrc", "p/a1/y/u.mrc", "p/a2/z", "p/b/x/v.mrc", "p/tomo_1"])
+    glob(pattern, Listings(storage))
+    assert storage.listed == [("b", prefix, delimiter) for prefix, delimiter in listed]
+
+
+def test_the_directories_of_one_level_are_listed_together() -> None:
+    keys = [f"p/d{d}/TS_{r}/f" for d in range(4) for r in range(2)]
+    # Every listing of the second level waits until all four are under way: listed one by one, it would time out.
+    storage = MemoryStorage({"b": dict.fromkeys(keys, "")}, together=[f"p/d{d}/" for d in range(4)])
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = glob("b/p/*/TS_*", Listings(storage, pool))
+    assert found == [f"b/p/d{d}/TS_{r}" for d in range(4) for r in range(2)]
 
 
 # --- config, finders and map files on in-memory storage -------------------------------------------------------------
 
 
 class MemoryStorage:
-    def __init__(self, objects: Mapping[str, Mapping[str, str | bytes]], delay: float = 0) -> None:
+    """Objects in memory, recording each listing as (bucket, prefix, delimiter).
+
+    The listings of the prefixes in `together` wait for one another: each returns once all are under way, or fails.
+    """
+
+    def __init__(
+        self, objects: Mapping[str, Mapping[str, str | bytes]], delay: float = 0, together: Collection[str] = ()
+    ) -> None:
         self.objects = objects
         self.delay = delay
-        self.listed: list[tuple[str, str]] = []
+        self.listed: list[tuple[str, str, str]] = []
         self._lock = threading.Lock()
+        self.together = together
+        self._barrier = threading.Barrier(len(together), timeout=5) if together else None
+
+    def list_level(self, bucket: str, prefix: str) -> tuple[list[str], list[str]]:
+        self._listing(bucket, prefix, "/")
+        directories: set[str] = set()
+        files = []
+        for key in self._keys(bucket, prefix):
+            slash = key.find("/", len(prefix))
+            if slash == -1:
+                files.append(key)
+            else:
+                directories.add(key[: slash + 1])
+        return sorted(directories), files
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        self._listing(bucket, prefix, "")
+        return self._keys(bucket, prefix)
+
+    def _listing(self, bucket: str, prefix: str, delimiter: str) -> None:
         with self._lock:
-            self.listed.append((bucket, prefix))
+            self.listed.append((bucket, prefix, delimiter))
+        if self._barrier is not None and prefix in self.together:
+            self._barrier.wait()
         time.sleep(self.delay)
+
+    def _keys(self, bucket: str, prefix: str) -> list[str]:
         return sorted(key for key in self.objects.get(bucket, {}) if key.startswith(prefix))
 
     def read(self, bucket: str, key: str) -> bytes | None:
@@ -263,12 +356,28 @@ def test_each_prefix_is_listed_once_and_the_order_is_sequential(tmp_path: Path) 
     ]
     assert len(concurrent) == 40
     # Each dataset's folder is listed once, although eight threads ask for d0/ at about the same time.
-    assert sorted(slow.listed) == [("in", f"src/d{d}/") for d in range(8)]
+    assert sorted(slow.listed) == [("in", f"src/d{d}/", "/") for d in range(8)]
 
-    covering = MemoryStorage(objects)
-    runs_of_all = found(write_config(tmp_path, runs, datasets="- sources: [{source_glob: {list_glob: '*'}}]"), covering)
+    walked = MemoryStorage(objects)
+    runs_of_all = found(write_config(tmp_path, runs, datasets="- sources: [{source_glob: {list_glob: '*'}}]"), walked)
     assert len(runs_of_all) == 40
-    assert covering.listed == [("in", "src/")]
+    # The root once for the datasets, then each dataset's level: never the runs' own folders.
+    assert walked.listed[0] == ("in", "src/", "/")
+    assert sorted(walked.listed[1:]) == [("in", f"src/d{d}/", "/") for d in range(8)]
+
+
+def test_the_runs_of_different_datasets_are_found_together(tmp_path: Path) -> None:
+    objects = {"in": {f"src/d{d}/TS_{r}/f": "" for d in range(4) for r in range(3)}}
+    runs = "- sources: [{source_glob: {list_glob: '{dataset_name}/*'}}]"
+    config = write_config(tmp_path, runs, datasets="- sources: [{literal: {value: [d3, d1, d0, d2]}}]")
+    # Each dataset's listing waits until all four are under way: found one dataset after the other, it would time out.
+    storage = MemoryStorage(objects, together=[f"src/d{d}/" for d in range(4)])
+    runs_found = found(config, storage, parallelism=4, skip_until_run_name="TS_1")
+    assert [run[1:3] for run in runs_found] == [
+        ("d3", "TS_1"),
+        ("d3", "TS_2"),
+        *((f"d{d}", f"TS_{r}") for d in (1, 0, 2) for r in range(3)),
+    ]
 
 
 def test_a_run_found_twice_is_queued_once_at_its_first_place(tmp_path: Path) -> None:

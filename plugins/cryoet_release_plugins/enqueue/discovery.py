@@ -15,12 +15,13 @@ import shlex
 import threading
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import islice, takewhile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator, model_validator
@@ -307,6 +308,11 @@ def load_config(path: str | Path) -> DatasetConfig:
 
 
 class Storage(Protocol):
+    def list_level(self, bucket: str, prefix: str) -> tuple[list[str], list[str]]:
+        """One level under `prefix` (ListObjectsV2 with Delimiter '/'): the directories (common prefixes, each ending
+        in '/') and the object keys that have no '/' after `prefix`."""
+        ...
+
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         """Every object key under `prefix` (no delimiter)."""
         ...
@@ -323,6 +329,13 @@ class AwsStorage:
         self.aws = aws
         self.calls = 0
         self._lock = threading.Lock()
+
+    def list_level(self, bucket: str, prefix: str) -> tuple[list[str], list[str]]:
+        from cryoet_release import aws as cloud
+
+        directories, keys, calls = cloud.list_level(self.aws, bucket, prefix)
+        self._count(calls)
+        return directories, keys
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         from cryoet_release import aws as cloud
@@ -342,45 +355,82 @@ class AwsStorage:
             self.calls += calls
 
 
-class _Listings:
-    """Key listings shared by every finder of one discovery: a listing of a prefix also answers every longer prefix.
+Level = tuple[list[str], list[str]]
+_T = TypeVar("_T")
 
-    Threads asking for the same prefix at once wait for the one listing it.
+
+class Listings:
+    """The S3 listings of one discovery, each made once: by (bucket, prefix, delimiter), shared by every finder.
+
+    Threads asking for the same listing at once wait for the one that makes it. With a `pool`, the listings asked
+    for together (the directories of one level) are made concurrently in it; the pool only ever runs listings, so a
+    finder thread waiting on them cannot starve it.
     """
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, pool: Executor | None = None) -> None:
         self.storage = storage
+        self.pool = pool
         self._lock = threading.Lock()
-        self._listings: dict[tuple[str, str], Future[list[str]]] = {}
+        self._levels: dict[tuple[str, str], Future[Level]] = {}
+        self._keys: dict[tuple[str, str], Future[list[str]]] = {}
+
+    def levels(self, bucket: str, prefixes: Sequence[str]) -> list[Level]:
+        """The level under each prefix (delimiter '/'), in the order asked."""
+        futures = [self._once(self._levels, (bucket, prefix), self._level) for prefix in prefixes]
+        return [future.result() for future in futures]
 
     def keys(self, bucket: str, prefix: str) -> list[str]:
+        """Every key under `prefix`, sorted (no delimiter); a listing of a shorter prefix answers it."""
         with self._lock:
-            listing = next(
-                (found for (b, p), found in self._listings.items() if b == bucket and prefix.startswith(p)), None
-            )
-            mine = listing is None
-            if listing is None:
-                listing = self._listings[bucket, prefix] = Future()
-        if mine:
-            try:
-                listing.set_result(sorted(self.storage.list_keys(bucket, prefix)))
-            except BaseException as error:
-                listing.set_exception(error)  # for the threads waiting on it
-                raise
-        keys = listing.result()
+            covering = next((p for (b, p) in self._keys if b == bucket and prefix.startswith(p)), None)
+        future = self._once(self._keys, (bucket, prefix if covering is None else covering), self._all_keys)
+        keys = future.result()
         below = islice(keys, bisect_left(keys, prefix), None)
         return list(takewhile(lambda key: key.startswith(prefix), below))
 
+    def _level(self, bucket: str, prefix: str) -> Level:
+        return self.storage.list_level(bucket, prefix)
 
-# --- glob (§8: s3fs/fsspec semantics over a key listing) ------------------------------------------------------------
+    def _all_keys(self, bucket: str, prefix: str) -> list[str]:
+        return sorted(self.storage.list_keys(bucket, prefix))
+
+    def _once(
+        self, cache: dict[tuple[str, str], Future[_T]], key: tuple[str, str], make: Callable[[str, str], _T]
+    ) -> Future[_T]:
+        with self._lock:
+            future = cache.get(key)
+            if future is not None:
+                return future
+            future = cache[key] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(make(*key))
+            except BaseException as error:
+                future.set_exception(error)  # for every thread waiting on it
+                raise
+
+        if self.pool is None:
+            run()
+            return future
+        try:
+            self.pool.submit(run)
+        except RuntimeError as error:  # a pool shut down: nobody would ever set the result
+            future.set_exception(error)
+        return future
+
+
+# --- glob (§8: s3fs/fsspec semantics, walked level by level) ---------------------------------------------------------
 
 _MAGIC = re.compile(r"[*?\[]")
 
 
-def glob(pattern: str, list_keys: Callable[[str, str], Sequence[str]]) -> list[str]:
+def glob(pattern: str, listings: Listings) -> list[str]:
     """The paths (`bucket/key`, no trailing `/`) that s3fs's glob returns for `pattern`, sorted.
 
-    Directories are implied by the keys. Raises ValueError for a pattern s3fs refuses.
+    As s3fs does for a pattern without `**`, the tree is walked one level per component with delimiter listings, but
+    only into the directories that can still match; a `**` pattern lists every key under its fixed leading part.
+    Raises ValueError for a pattern s3fs refuses.
     """
     path = pattern.removeprefix("s3://")
     dirs_only = path.endswith("/")
@@ -389,14 +439,56 @@ def glob(pattern: str, list_keys: Callable[[str, str], Sequence[str]]) -> list[s
     if "" in path.split("/"):
         return []  # s3fs never yields an empty path component
     magic = _MAGIC.search(path)
-    if magic is None:  # the path itself, if it is an object or a directory
-        below = f"{key}/" if key else ""
-        return [path] if any(found == key or found.startswith(below) for found in list_keys(bucket, key)) else []
+    if magic is None:  # the path itself, if it is an object or a non-empty directory
+        ((directories, files),) = listings.levels(bucket, [key])
+        exists = bool(directories or files) if not key else f"{key}/" in directories or key in files
+        return [path] if exists else []
     if "/" not in path[: magic.start()]:
         raise ValueError(f"glob {pattern!r}: the bucket name cannot hold a wildcard")
     root = path[: path.rindex("/", 0, magic.start()) + 1]
+    parts = path[len(root) :].split("/")
+    if any("**" in part and part != "**" for part in parts):
+        raise ValueError(f"glob {pattern!r}: '**' can only be a whole path component")
+    if "**" in parts:
+        return _glob_listing_everything(path, root, bucket, dirs_only, listings)
+    return _walk(bucket, root[len(bucket) + 1 :], parts, dirs_only, listings)
+
+
+def _walk(bucket: str, root: str, parts: list[str], dirs_only: bool, listings: Listings) -> list[str]:
+    """The paths below the key prefix `root` whose components match `parts`, one level at a time."""
+    found: set[str] = set()
+    prefixes = [root]
+    for n, part in enumerate(parts):
+        last = n == len(parts) - 1
+        if _MAGIC.search(part) is None:
+            if not last:  # a directory named exactly so: no need to list its parent
+                prefixes = [f"{prefix}{part}/" for prefix in prefixes]
+                continue
+            # Only the names that start with it: the entry itself, as a directory or as an object.
+            named = [f"{prefix}{part}" for prefix in prefixes]
+            for name, (directories, files) in zip(named, listings.levels(bucket, named), strict=True):
+                if f"{name}/" in directories or (not dirs_only and name in files):
+                    found.add(f"{bucket}/{name}")
+            break
+        matches = _part_regex(part).fullmatch
+        below = []
+        for prefix, (directories, files) in zip(prefixes, listings.levels(bucket, prefixes), strict=True):
+            # A folder placeholder `x/` is listed as the directory `x`; a key equal to the prefix is no child.
+            below += [d for d in directories if (name := d[len(prefix) : -1]) and matches(name)]
+            if last and not dirs_only:
+                found.update(f"{bucket}/{f}" for f in files if (name := f[len(prefix) :]) and matches(name))
+        if last:
+            found.update(f"{bucket}/{d[:-1]}" for d in below)
+        prefixes = below
+        if not prefixes:
+            break
+    return sorted(found)
+
+
+def _glob_listing_everything(path: str, root: str, bucket: str, dirs_only: bool, listings: Listings) -> list[str]:
+    """A `**` pattern: every key under the root, and every directory they imply, matched as whole paths."""
     prefix = root[len(bucket) + 1 :]
-    keys = list_keys(bucket, prefix)
+    keys = listings.keys(bucket, prefix)
     regex = glob_regex(path + ("/" if dirs_only else ""))
     slash_dirs = dirs_only or path.endswith("/**")
     candidates: dict[str, bool] = {root.rstrip("/"): True} if keys else {}
@@ -410,6 +502,12 @@ def glob(pattern: str, list_keys: Callable[[str, str], Sequence[str]]) -> list[s
     return [
         name for name in sorted(candidates) if regex.fullmatch(name + "/" if slash_dirs and candidates[name] else name)
     ]
+
+
+@lru_cache(maxsize=1024)
+def _part_regex(part: str) -> re.Pattern[str]:
+    """What one name must match for one path component (a component that is exactly `*` needs a character)."""
+    return re.compile("[^/]+" if part == "*" else _component_regex(part), re.DOTALL)
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -514,7 +612,7 @@ class _Entity:
 class _Finders:
     """The finders of one config, for one INPUT_BUCKET and OUTPUT_PATH, over shared listings."""
 
-    def __init__(self, config: DatasetConfig, input_bucket: str, output_path: str, listings: _Listings) -> None:
+    def __init__(self, config: DatasetConfig, input_bucket: str, output_path: str, listings: Listings) -> None:
         self.config = config
         self.root = f"{input_bucket}/{config.settings.source_prefix}"
         self.output_path = output_path
@@ -558,7 +656,7 @@ class _Finders:
 
     def _glob(self, pattern: str, where: str) -> list[str]:
         try:
-            return glob(pattern, self.listings.keys)
+            return glob(pattern, self.listings)
         except ValueError as error:
             raise UsageError(f"{where}: {error}") from None
 
@@ -688,15 +786,20 @@ def discover_runs(
     skip_until = None if skip_until_run_name is None else _compiled([skip_until_run_name], "--skip-until-run-name")[0]
     check_map_files(config, input_bucket, storage)
 
-    finders = _Finders(config, input_bucket, output_path, _Listings(storage))
-    datasets = [
-        dataset
-        for deposition in finders.find("deposition")
-        for dataset in finders.find("dataset", deposition)
-        if keep_dataset(str(dataset.name))
-    ]
-    with ThreadPoolExecutor(max_workers=parallelism) as pool:
-        runs_by_dataset = list(pool.map(lambda dataset: finders.find("run", dataset), datasets))
+    # Two pools: the run finders of the datasets wait on listings, which only the listing pool makes.
+    with (
+        ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="listing") as listing_pool,
+        ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="finder") as finder_pool,
+    ):
+        finders = _Finders(config, input_bucket, output_path, Listings(storage, listing_pool))
+        datasets = [
+            dataset
+            for deposition in finders.find("deposition")
+            for dataset in finders.find("dataset", deposition)
+            if keep_dataset(str(dataset.name))
+        ]
+        # In dataset order: the first dataset whose discovery fails is the one reported, as the old loop would.
+        runs_by_dataset = list(finder_pool.map(lambda dataset: finders.find("run", dataset), datasets))
 
     queued: dict[tuple[str, str, str], FoundRun] = {}
     for dataset, runs in zip(datasets, runs_by_dataset, strict=True):
