@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from pydantic import BaseModel
 
-from cryoet_release.cli import build_app
+from cryoet_release.cli import build_app, command_tree
 from cryoet_release.config import EnvironmentConfig, ImageConfig, ReleaseConfig
 from tests.conftest import invoke, use_expired_sso_profile
 from tests.portal import seed
@@ -87,7 +86,7 @@ def options(command: Any) -> set[str]:
 
 
 def test_migration_guide_maps_every_flag_of_the_commands_it_replaces() -> None:
-    root = typer.main.get_command(build_app())
+    root = command_tree(build_app())
     guide = (DOCS / "migration.md").read_text()
     commands = {
         "build": root.commands["build"],  # type: ignore[attr-defined]

@@ -119,7 +119,7 @@ def test_strict_mode_turns_a_broken_plugin_into_exit_2(
 
 def test_same_name_twice_has_a_deterministic_winner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     third_party(tmp_path, monkeypatch, ("zeta-tools", {"hello": HELLO}), ("alpha-tools", {"hello": HELLO}))
-    both = sorted(ep.dist.name for ep in discover() if ep.name == "hello" and ep.dist is not None)
+    both = sorted(str(ep.distribution) for ep in discover() if ep.name == "hello")
     assert both == ["alpha-tools", "zeta-tools"]  # the clash is real: two installed plugins claim the name
     forward = load_plugins([ep for ep in discover() if ep.name == "hello"])
     reverse = load_plugins(list(reversed([ep for ep in discover() if ep.name == "hello"])))
@@ -160,3 +160,23 @@ def test_a_pip_style_plugin_works_through_the_real_entry_point(tmp_path: Path, m
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "hello sub from portal_hello0"
+
+
+def test_the_cache_of_entry_points_follows_what_is_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    before = {item.name for item in discover()}
+    assert "hello" not in before
+    assert {item.name for item in discover()} == before  # read back from the cache
+    make_distribution(site, "portal-hello", "1.2.3", {"hello": HELLO})  # installed after the cache was written
+    assert "hello" in {item.name for item in discover()}
+
+
+def test_a_cached_run_reads_no_distribution_metadata(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    argv = [sys.executable, "-X", "importtime", "-m", "cryoet_release", "--help"]
+    runs = [subprocess.run(argv, env=env, capture_output=True, text=True, check=True, timeout=60) for _ in range(2)]
+    assert "importlib.metadata" in runs[0].stderr  # the first run fills the cache
+    assert "importlib.metadata" not in runs[1].stderr
+    assert runs[0].stdout == runs[1].stdout

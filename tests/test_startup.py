@@ -9,16 +9,15 @@ import subprocess
 import sys
 
 import pytest
-import typer
 
-from cryoet_release.cli import build_app
+from cryoet_release.cli import build_app, command_tree
 
 HEAVY = {"boto3", "botocore", "python_on_whales", "s3transfer", "moto"}
 
 
 def command_paths() -> list[tuple[str, ...]]:
     paths: list[tuple[str, ...]] = [()]
-    pending: list[tuple[tuple[str, ...], object]] = [((), typer.main.get_command(build_app()))]
+    pending: list[tuple[tuple[str, ...], object]] = [((), command_tree(build_app()))]
     while pending:
         path, command = pending.pop()
         for name, sub in sorted(getattr(command, "commands", {}).items()):

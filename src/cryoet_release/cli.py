@@ -4,10 +4,9 @@ import copy
 import os
 import signal
 import sys
-from collections.abc import Iterable, Sequence
-from importlib.metadata import EntryPoint, PackageNotFoundError, version
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import typer
 from typer.core import TyperGroup
@@ -16,6 +15,9 @@ from cryoet_release import plugins as plugin_registry
 from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions
 from cryoet_release.errors import ExitCode, PluginLoadError, ReleaseError, Terminated
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 # Global options are accepted anywhere on the command line, as the AWS CLI accepts them:
 # `cryoet-release push --tag x --region us-west-2` means the same as `cryoet-release --region us-west-2 push ...`.
@@ -47,13 +49,30 @@ def _attach_global_options(command: Any, globals_: Sequence[Any]) -> None:
 
 
 class ReleaseGroup(TyperGroup):
-    """The root group: global options on every command, and every error turned into one message and an exit code."""
+    """The root group: plugins built when used, global options on every command, and every error turned into one
+    message and an exit code."""
+
+    plugins: ClassVar[Mapping[str, typer.Typer]] = {}
+    """Plugin name -> its app, built into a click command only when that command is used (or listed)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        globals_ = [param for param in self.params if param.name in GLOBAL_OPTIONS]
+        self._globals = [param for param in self.params if param.name in GLOBAL_OPTIONS]
         for command in self.commands.values():
-            _attach_global_options(command, globals_)
+            _attach_global_options(command, self._globals)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.plugins})
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name not in self.commands and name in self.plugins:
+            # Mounted exactly as add_typer mounts it (always a group, no completion options of its own).
+            mount = typer.Typer(add_completion=False, rich_markup_mode=None)
+            mount.add_typer(self.plugins[name], name=name)
+            command = typer.main.get_command(mount).commands[name]  # type: ignore[attr-defined]
+            _attach_global_options(command, self._globals)
+            self.add_command(command, name)
+        return super().get_command(ctx, name)
 
     def main(
         self,
@@ -147,6 +166,8 @@ def _report(ctx: Any, message: str, code: ExitCode, hint: str | None = None) -> 
 
 
 def _own_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("cryoet-release")
     except PackageNotFoundError:
@@ -173,11 +194,15 @@ def config_show(ctx: typer.Context) -> None:
 CORE_COMMANDS = ("plugins", "config")
 
 
-def create_app(plugins: Sequence[plugin_registry.Plugin]) -> typer.Typer:
+def create_app(loaded: Sequence[plugin_registry.Plugin]) -> typer.Typer:
     """The root Typer app with the core commands and every loaded plugin mounted under its name."""
+
+    class Root(ReleaseGroup):
+        plugins: ClassVar[Mapping[str, typer.Typer]] = {p.name: p.app for p in loaded if p.app is not None}
+
     app = typer.Typer(
         name="cryoet-release",
-        cls=ReleaseGroup,
+        cls=Root,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
@@ -187,7 +212,7 @@ def create_app(plugins: Sequence[plugin_registry.Plugin]) -> typer.Typer:
     def show_version(value: bool) -> None:
         if value:
             lines = [f"cryoet-release {_own_version()}"]
-            lines += [f"  {p.name}: {p.origin}" for p in plugins if p.status == "loaded"]
+            lines += [f"  {p.name}: {p.origin}" for p in loaded if p.status == "loaded"]
             typer.echo("\n".join(lines))
             raise typer.Exit()
 
@@ -226,7 +251,7 @@ def create_app(plugins: Sequence[plugin_registry.Plugin]) -> typer.Typer:
     def list_plugins(ctx: typer.Context) -> None:
         """List installed plugins: name, distribution, version, module, status."""
         output = ctx.ensure_object(GlobalOptions).output
-        rows = [p.as_json() for p in plugins]
+        rows = [p.as_json() for p in loaded]
         output.result(
             {"plugins": rows},
             lambda: output.table(
@@ -247,13 +272,19 @@ def create_app(plugins: Sequence[plugin_registry.Plugin]) -> typer.Typer:
     config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
     config_app.command("show")(config_show)
     app.add_typer(config_app, name="config")
-    for plugin in plugins:
-        if plugin.app is not None:
-            app.add_typer(plugin.app, name=plugin.name)
     return app
 
 
-def build_app(entry_points: Iterable[EntryPoint] | None = None) -> typer.Typer:
+def command_tree(app: typer.Typer) -> Any:
+    """The root click command with every plugin's command built (for tools that walk the whole tree)."""
+    root = typer.main.get_command(app)
+    context = root.make_context("cryoet-release", [], resilient_parsing=True)
+    for name in root.list_commands(context):  # type: ignore[attr-defined]
+        root.get_command(context, name)  # type: ignore[attr-defined]
+    return root
+
+
+def build_app(entry_points: "Iterable[plugin_registry.Declared | EntryPoint] | None" = None) -> typer.Typer:
     """Discover plugins, warn about the broken ones (or refuse, in strict mode), and build the app."""
     loaded = plugin_registry.load_plugins(entry_points, reserved=CORE_COMMANDS)
     warnings = plugin_registry.problems(loaded)
@@ -268,7 +299,9 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
-def main(argv: Sequence[str] | None = None, entry_points: Iterable[EntryPoint] | None = None) -> None:
+def main(
+    argv: Sequence[str] | None = None, entry_points: "Iterable[plugin_registry.Declared | EntryPoint] | None" = None
+) -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         app = build_app(entry_points)

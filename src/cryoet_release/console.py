@@ -6,7 +6,6 @@ exactly one JSON document and nothing else.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -70,6 +69,8 @@ class Output:
         self._emitted = True
         if sys.stdout is None:  # closed (>&-): nowhere to write, and nothing to crash on
             return
+        import json
+
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
         sys.stdout.flush()
 
@@ -115,6 +116,8 @@ def _open_or_null(stream: IO[str] | None) -> IO[str]:
 
 def configure_logging(output: Output, *, verbose: bool) -> None:
     """-v: the tool's own debug log on stderr. Never botocore's, whose debug log prints response bodies (tokens)."""
+    if not verbose and "logging" not in sys.modules:
+        return  # nothing was ever configured, and importing logging is a tenth of a --help
     import logging
 
     log = logging.getLogger("cryoet_release")

@@ -2,16 +2,26 @@
 
 First-party plugins are found exactly the same way. A plugin that fails to load is reported, never fatal
 (unless CRYOET_RELEASE_STRICT_PLUGINS=1); the list of entry points is injectable so tests choose what exists.
+
+Reading the installed distributions' metadata (importlib.metadata) costs more than a third of a `--help`, so what
+the entry points declare is cached, keyed by the interpreter and the modification times of the sys.path folders
+(installing or removing a distribution changes its folder's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
-from typing import Literal
+import importlib
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import astuple, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 GROUP = "cryoet_release.plugins"
 STRICT_ENV = "CRYOET_RELEASE_STRICT_PLUGINS"
@@ -47,46 +57,121 @@ class Plugin:
         }
 
 
-def discover() -> list[EntryPoint]:
-    return list(entry_points(group=GROUP))
+@dataclass(frozen=True)
+class Declared:
+    """What one entry point declares, and its distribution: all that loading it needs (and what is cached)."""
+
+    name: str
+    value: str
+    """`module:attribute`, as in the entry point."""
+    distribution: str | None
+    version: str | None
+
+    def load(self) -> Any:
+        """The object the entry point names (what EntryPoint.load does, without importing importlib.metadata)."""
+        module, _, attribute = self.value.partition(":")
+        found: Any = importlib.import_module(module.strip())
+        for part in filter(None, attribute.strip().split(".")):
+            found = getattr(found, part)
+        return found
 
 
-def load_plugins(eps: Iterable[EntryPoint] | None = None, *, reserved: Iterable[str] = ()) -> list[Plugin]:
+def declared(eps: Iterable[EntryPoint]) -> list[Declared]:
+    """Read a distribution's metadata (its METADATA file) once per distribution, not once per entry point."""
+    origins: dict[int, tuple[str | None, str | None]] = {}
+    found = []
+    for ep in eps:
+        if id(ep.dist) not in origins:
+            origins[id(ep.dist)] = (ep.dist.metadata["Name"], ep.dist.version) if ep.dist is not None else (None, None)
+        found.append(Declared(ep.name, ep.value, *origins[id(ep.dist)]))
+    return found
+
+
+def discover(environ: Mapping[str, str] = os.environ) -> list[Declared]:
+    """The installed plugins' entry points, from the cache when sys.path has not changed since it was written."""
+    cache = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cryoet-release" / "plugins.tsv"
+    key = _fingerprint()
+    try:  # plain text, split by hand: reading it needs no parser module
+        saved_key, *rows = cache.read_text(encoding="utf-8").splitlines()
+        if saved_key == key:
+            return [_row(row) for row in rows]
+    except (OSError, ValueError, TypeError):
+        pass
+    from importlib.metadata import entry_points
+
+    found = declared(entry_points(group=GROUP))
+    try:  # a cache that cannot be written only costs the next run the metadata read
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_name(f".{cache.name}.{os.getpid()}")
+        rows = ["\t".join(cell or "" for cell in astuple(item)) for item in found]
+        temporary.write_text("\n".join([key, *rows]) + "\n", encoding="utf-8")
+        temporary.replace(cache)
+    except OSError:
+        pass
+    return found
+
+
+def _row(row: str) -> Declared:
+    name, value, distribution, version = row.split("\t")
+    return Declared(name, value, distribution or None, version or None)
+
+
+def _fingerprint() -> str:
+    # The current folder and the script's own are on sys.path too, but hold no distribution, and their times
+    # change with every file written there: leaving them out keeps the cache valid.
+    transient = {"", os.getcwd(), os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv and sys.argv[0] else ""}
+    folders = []
+    for entry in sys.path:
+        if entry in transient:
+            continue
+        try:
+            folders.append(f"{entry}={os.stat(entry or '.').st_mtime_ns}")
+        except OSError:
+            continue
+    return "\t".join([sys.version.replace("\n", " "), *folders])
+
+
+def load_plugins(
+    eps: Iterable[Declared | EntryPoint] | None = None,
+    *,
+    reserved: Iterable[str] = (),
+    environ: Mapping[str, str] = os.environ,
+) -> list[Plugin]:
     """Load every plugin; failures and name clashes come back as non-loaded `Plugin`s, never as exceptions.
 
     When two entry points share a name, the first-party one wins, then the distribution first by name: the
     outcome does not depend on sys.path order. Names in `reserved` (the core's own commands) always lose.
     """
-    # Reading a distribution's metadata parses its METADATA file: once per distribution, not per entry point.
-    origins: dict[int, tuple[str | None, str | None]] = {}
-    annotated = []
-    for ep in eps if eps is not None else discover():
-        if id(ep.dist) not in origins:
-            origins[id(ep.dist)] = _distribution(ep)
-        annotated.append((ep, *origins[id(ep.dist)]))
-    ordered = sorted(annotated, key=lambda item: (item[0].name, item[1] != FIRST_PARTY, item[1] or "", item[0].value))
+    if eps is None:
+        candidates = discover(environ)
+    else:
+        given = list(eps)
+        candidates = [ep for ep in given if isinstance(ep, Declared)]
+        candidates += declared(ep for ep in given if not isinstance(ep, Declared))
+    ordered = sorted(candidates, key=lambda d: (d.name, d.distribution != FIRST_PARTY, d.distribution or "", d.value))
     plugins: list[Plugin] = []
     winners: dict[str, Plugin] = {}
     taken = set(reserved)
-    for ep, dist, version in ordered:
-        if ep.name in taken:
-            holder = winners.get(ep.name)
+    for item in ordered:
+        origin = (item.name, item.value, item.distribution, item.version)
+        if item.name in taken:
+            holder = winners.get(item.name)
             by = f"plugin from {holder.origin}" if holder else "a built-in command"
-            plugins.append(Plugin(ep.name, ep.value, dist, version, "shadowed", f"name already used by {by}"))
+            plugins.append(Plugin(*origin, "shadowed", f"name already used by {by}"))
             continue
         try:
-            app = ep.load()
+            app = item.load()
         except Exception as error:  # noqa: BLE001 - any failure of third-party code is isolated here
-            plugins.append(Plugin(ep.name, ep.value, dist, version, "failed", _one_line(error)))
+            plugins.append(Plugin(*origin, "failed", _one_line(error)))
             continue
         if not isinstance(app, typer.Typer):
-            reason = f"{ep.value} is a {type(app).__name__}, not a typer.Typer"
-            plugins.append(Plugin(ep.name, ep.value, dist, version, "failed", reason))
+            reason = f"{item.value} is a {type(app).__name__}, not a typer.Typer"
+            plugins.append(Plugin(*origin, "failed", reason))
             continue
-        plugin = Plugin(ep.name, ep.value, dist, version, "loaded", app=app)
+        plugin = Plugin(*origin, "loaded", app=app)
         plugins.append(plugin)
-        winners[ep.name] = plugin
-        taken.add(ep.name)
+        winners[item.name] = plugin
+        taken.add(item.name)
     return plugins
 
 
@@ -98,13 +183,6 @@ def problems(plugins: Iterable[Plugin]) -> list[str]:
         for p in plugins
         if p.status != "loaded"
     ]
-
-
-def _distribution(ep: EntryPoint) -> tuple[str | None, str | None]:
-    dist = ep.dist
-    if dist is None:
-        return None, None
-    return dist.metadata["Name"], dist.version
 
 
 def _one_line(error: BaseException) -> str:
