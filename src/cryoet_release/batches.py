@@ -224,6 +224,9 @@ def _parse(path: Path, data: bytes) -> Ledger:
     if not records or records[0].get("type") != "batch" or set(records[0]) - {"type", "jobs"} != _HEADER_KEYS:
         raise UsageError(f"{path}: not a cryoet-release ledger (its first line is not a batch record)")
     header = Header(**{k: v for k, v in records[0].items() if k in _HEADER_KEYS})
+    bad = _bad_header_field(header)
+    if bad:
+        raise UsageError(f"{path}: not a cryoet-release ledger (its batch record has a bad {bad})")
     try:
         entries = _entries(records[1:])
     except (KeyError, TypeError):
@@ -235,6 +238,22 @@ def _parse(path: Path, data: bytes) -> Ledger:
             " before anything was submitted; delete it and enqueue again"
         )
     return Ledger(path, header, entries, whole_length=whole if cut else None)
+
+
+_STATE_MACHINE = re.compile(r"arn:[a-z-]+:states:[a-z0-9-]+:[0-9]{12}:stateMachine:[0-9A-Za-z_-]+")
+
+
+def _bad_header_field(header: Header) -> str | None:
+    """The first field of a batch record that is not what the tool writes, or None."""
+    for name in ("batch", "kind", "environment", "region", "account", "state_machine", "created"):
+        if not isinstance(getattr(header, name), str):
+            return name
+    if not _STATE_MACHINE.fullmatch(header.state_machine):
+        return "state_machine"
+    for name in ("images", "parameters"):
+        if not isinstance(getattr(header, name), dict):
+            return name
+    return None
 
 
 def _entries(records: Iterable[dict[str, Any]]) -> dict[str, Entry]:
@@ -257,7 +276,15 @@ def _entries(records: Iterable[dict[str, Any]]) -> dict[str, Entry]:
 
 
 def list_ledgers(directory: Path) -> tuple[list[Ledger], list[str]]:
-    """Every readable ledger in the folder, newest first; and a line for each file that is not one."""
+    """Every readable ledger in the folder, newest first; and a line for each file that is not one.
+
+    Raises UsageError when the folder cannot be one (a file stands in its path).
+    """
+    for folder in (directory, *directory.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise UsageError(f"ledger folder {directory}: {folder} is not a folder")
+            break
     ledgers, problems = [], []
     for path in sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else ():
         try:

@@ -97,12 +97,11 @@ class ReleaseGroup(TyperGroup):
                 result = _fail(None, argv, "interrupted", ExitCode.INTERRUPTED)
             except Exception as error:
                 # click's own usage errors (UsageError, BadParameter, ...): typer does not export their classes.
-                show, message = getattr(error, "show", None), getattr(error, "format_message", None)
-                if show is None or message is None:
+                message = getattr(error, "format_message", None)
+                if message is None or not hasattr(error, "exit_code"):
                     raise
-                show()
                 code = ExitCode(getattr(error, "exit_code", ExitCode.USAGE))
-                result = _fail(getattr(error, "ctx", None), argv, message(), code, shown=True)
+                result = _fail(getattr(error, "ctx", None), argv, message(), code)
         if not standalone_mode:
             return result
         sys.exit(result if isinstance(result, int) else 0)
@@ -138,17 +137,14 @@ def _is_utf8(arg: str) -> bool:
     return True
 
 
-def _fail(ctx: Any, argv: Sequence[str], message: str, code: ExitCode, *, shown: bool = False) -> int:
-    """An error raised outside a command: printed (unless click `shown` it already), and under --json the error
+def _fail(ctx: Any, argv: Sequence[str], message: str, code: ExitCode) -> int:
+    """An error raised outside a command (click's parsing): one line, the help hint, and under --json the error
     document."""
     options = ctx.find_root().obj if ctx is not None else None
     before_separator = argv[: argv.index("--")] if "--" in argv else argv
     wants_json = (isinstance(options, GlobalOptions) and options.json) or "--json" in before_separator
-    output = Output(json_mode=wants_json)
-    if shown:
-        output.error_document(message, code)
-    else:
-        output.error(message, code)
+    hint = f"Try '{ctx.command_path} --help' for help." if ctx is not None else None
+    Output(json_mode=wants_json).error(message, code, hint)
     return int(code)
 
 
@@ -250,7 +246,9 @@ def create_app(loaded: Sequence[plugin_registry.Plugin]) -> typer.Typer:
     @app.command("plugins")
     def list_plugins(ctx: typer.Context) -> None:
         """List installed plugins: name, distribution, version, module, status."""
-        output = ctx.ensure_object(GlobalOptions).output
+        options = ctx.ensure_object(GlobalOptions)
+        options.config()  # a --config that does not exist is an error here too
+        output = options.output
         rows = [p.as_json() for p in loaded]
         output.result(
             {"plugins": rows},

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cryoet_release.errors import ConfigError
-from cryoet_release.models import AccountId, Environment, ImageTag, RepositoryName, validation_problems
+from cryoet_release.models import AccountId, BucketName, Environment, ImageTag, RepositoryName, validation_problems
 
 CONFIG_FILENAME = "cryoet-release.toml"
 CONFIG_ENV = "CRYOET_RELEASE_CONFIG"
@@ -49,11 +49,11 @@ class ImageConfig(_Strict):
 
 class EnvironmentConfig(_Strict):
     state_machine: str = "cryoet-ingestion-{environment}-default-wdl"
-    bucket: str
+    bucket: BucketName
     https_prefix: str
-    swipe_comms_bucket: str | None = None
+    swipe_comms_bucket: BucketName | None = None
     """None: the account's bucket whose name contains `swipe-comms` and the environment name."""
-    swipe_wdl_bucket: str | None = None
+    swipe_wdl_bucket: BucketName | None = None
     """None: the account's bucket whose name contains `swipe-wdl` and the environment name."""
 
     @field_validator("state_machine")

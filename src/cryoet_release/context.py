@@ -53,7 +53,7 @@ class GlobalOptions:
         """A global option given after a command name (the parameter names are the root command's)."""
         self.profile = profile or self.profile
         self.region = region or self.region
-        self.config_path = config or self.config_path
+        self.config_path = Path(config) if config else self.config_path
         if json_output:
             self.json = self.output.json_mode = True
         if verbose:

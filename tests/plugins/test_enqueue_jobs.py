@@ -34,7 +34,7 @@ def test_names_are_deterministic_valid_and_never_collide() -> None:
 def test_batch_ids_are_sortable_and_distinct() -> None:
     ids = {new_batch_id() for _ in range(50)}
     assert len(ids) == 50
-    assert all(re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{4}", batch) for batch in ids)
+    assert all(re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", batch) for batch in ids)
 
 
 def test_oversized_inputs_are_found_by_their_utf8_size() -> None:

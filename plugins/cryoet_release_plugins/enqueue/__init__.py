@@ -193,7 +193,7 @@ def db_import(
     import_everything: Annotated[bool, _import_flag("everything")] = False,
 ) -> None:
     """One job per dataset: import it into the portal's database (the importer runs the ingestor image)."""
-    from cryoet_release.models import DatasetId, validate_option
+    from cryoet_release.models import BucketName, DatasetId, validate_option
     from cryoet_release_plugins.enqueue.jobs import importer_flags
     from cryoet_release_plugins.enqueue.kinds import DbImport
 
@@ -202,7 +202,7 @@ def db_import(
     env = _environment(ctx, environment)
     given = {name: ctx.params[name] for name in _IMPORTER_OPTIONS}
     kind = DbImport(
-        bucket=s3_bucket or env.bucket,
+        bucket=validate_option(BucketName, s3_bucket, "s3-bucket") if s3_bucket else env.bucket,
         https_prefix=https_prefix or env.https_prefix,
         environment=environment,
         selection=_selection(s3_prefix, include_dataset, filter_datasets, exclude_dataset),

@@ -120,7 +120,7 @@ class Job:
 def new_batch_id(now: datetime | None = None) -> str:
     """UTC time plus a short random part: sortable, and unique even for two runs in one second."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{secrets.token_hex(2)}"
+    return f"{stamp}-{secrets.token_hex(3)}"
 
 
 def execution_name(batch: str, kind: str, key: str) -> str:

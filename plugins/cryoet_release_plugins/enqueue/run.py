@@ -108,6 +108,10 @@ def resume(
             ),
         )
         return
+    if ledger.header.environment == Environment.PROD.value and ledger.pending() and not yes:
+        if not _interactive():
+            raise UsageError("resuming a prod batch asks for confirmation: run it on a terminal, or pass --yes")
+        _ask(f"Submit the {len(ledger.pending())} unconfirmed {ledger.header.kind} job(s) of batch {batch} to PROD?")
     with batches.locked(directory, batch):
         ledger = load_batch(directory, batch)  # as it is now that we hold the lock
         ledger.repair_tail()
@@ -120,10 +124,6 @@ def resume(
             )
         pending = ledger.pending()
         output.info(f"batch {batch}: {len(ledger.entries) - len(pending)} confirmed started, {len(pending)} to submit")
-        if header.environment == Environment.PROD.value and pending and not yes:
-            if not _interactive():
-                raise UsageError("resuming a prod batch asks for confirmation: run it on a terminal, or pass --yes")
-            _ask(f"Submit {len(pending)} {header.kind} job(s) of batch {batch} to PROD?")
         jobs = [Job(key=entry.key, name=entry.name, document=entry.document) for entry in pending]
         _submit(aws, ledger, jobs, parallelism, output)
 
