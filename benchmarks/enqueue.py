@@ -33,7 +33,7 @@ from tests.components import free_port
 from cryoet_release import batches
 from cryoet_release.aws import Aws
 from cryoet_release.console import Output
-from cryoet_release_plugins.enqueue.discover import Finder
+from cryoet_release_plugins.enqueue.datasets import Finder
 from cryoet_release_plugins.enqueue.jobs import DatasetSelection, Job, JobSpec, Target, make_jobs
 from cryoet_release_plugins.enqueue.submit import Submission, recorder
 

@@ -51,7 +51,7 @@ from botocore.httpsession import URLLib3Session
 from tests.components import free_port
 
 from cryoet_release.aws import Aws
-from cryoet_release_plugins.enqueue.discovery import (
+from cryoet_release_plugins.enqueue.runs import (
     AwsStorage,
     DatasetConfig,
     LiteralNames,

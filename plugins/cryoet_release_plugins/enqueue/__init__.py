@@ -430,8 +430,9 @@ def queue(
     """One standardization job per run that the dataset config's finders find in the input bucket."""
     from cryoet_release.models import Environment as Env
     from cryoet_release.models import validate_option
-    from cryoet_release_plugins.enqueue.discovery import load_config, run_flags
+    from cryoet_release_plugins.enqueue.ingest import run_flags
     from cryoet_release_plugins.enqueue.kinds import Queue, job_config_path
+    from cryoet_release_plugins.enqueue.runs import load_config
 
     opts = ctx.ensure_object(GlobalOptions)
     validate_option(Env, environment, "environment")  # before the config is read, as the old command did

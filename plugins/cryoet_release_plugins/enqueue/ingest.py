@@ -1,11 +1,13 @@
-"""The ingest options `enqueue queue` takes from the portal's `standardize_dirs.py` and forwards to each job.
+"""The ingest options `enqueue queue` takes from the portal's `standardize_dirs.py`, and the `flags` each job
+gets from them.
 
-Data only, and light on purpose: `--help` and shell completion import it. Discovery (`discovery.py`) and the
-command both read the list from here.
+Light on purpose: `--help` and shell completion import it.
 """
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +79,51 @@ def _ingest_options() -> tuple[IngestOption, ...]:
 INGEST_OPTIONS = _ingest_options()
 # Declared by the command itself (their place in `flags` is fixed, not the command line's).
 OWN = ("--import-everything", "--import-all-metadata")
+
+
+PROD_HTTPS_PREFIX = "https://files.cryoetdataportal.cziscience.com"
+_PER_IMPORTER = frozenset(option.name for option in INGEST_OPTIONS if option.importer)
+# Each job gets exact filters for its own dataset and run instead.
+_REPLACED_PER_RUN = frozenset({"--filter-dataset-name", "--filter-run-name"})
+
+OptionValue = bool | str | Sequence[str]
+
+
+def run_flags(
+    *,
+    https_prefix: str | None,
+    import_everything: bool,
+    import_all_metadata: bool,
+    write_mrc: bool,
+    write_zarr: bool,
+    force_overwrite: bool,
+    options: Sequence[tuple[str, OptionValue]],
+    dataset: str,
+    run: str,
+) -> str:
+    """The `flags` of one run's job (SPEC §9; the queue rules Q1 and Q4).
+
+    `options` are the other ingest options given, in command-line order of first appearance, each with its value:
+    True for a flag, the list of values for a repeatable option. Raises ValueError for a name that is not one.
+    """
+    tokens = ["--https-prefix", shlex.quote(https_prefix or PROD_HTTPS_PREFIX)]
+    tokens += ["--import-everything"] if import_everything else []
+    tokens += ["--import-all-metadata"] if import_all_metadata else []
+    tokens.append("--write-mrc" if write_mrc else "--no-write-mrc")
+    tokens.append("--write-zarr" if write_zarr else "--no-write-zarr")
+    tokens += ["--force-overwrite"] if force_overwrite else []
+    for name, value in options:
+        if name not in _PER_IMPORTER:
+            raise ValueError(f"{name} is not an ingest option")
+        if name in _REPLACED_PER_RUN or not value:
+            continue
+        if value is True:
+            tokens.append(name)
+        else:
+            for item in [value] if isinstance(value, str) else value:
+                tokens += [name, shlex.quote(item)]
+    tokens += ["--filter-dataset-name", shlex.quote(f"^{dataset}$"), "--filter-run-name", shlex.quote(f"^{run}$")]
+    return " ".join(tokens)
 
 
 def _remember(ctx: Any, param: Any, value: Any) -> None:

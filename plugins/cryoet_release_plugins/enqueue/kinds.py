@@ -14,9 +14,9 @@ from typing import Protocol
 
 from cryoet_release.config import find_git_root
 from cryoet_release_plugins.enqueue import jobs
-from cryoet_release_plugins.enqueue.discover import Finder
-from cryoet_release_plugins.enqueue.discovery import AwsStorage, DatasetConfig, discover_runs
+from cryoet_release_plugins.enqueue.datasets import Finder
 from cryoet_release_plugins.enqueue.jobs import DatasetSelection, JobSpec
+from cryoet_release_plugins.enqueue.runs import AwsStorage, DatasetConfig, discover_runs
 
 
 class Kind(Protocol):
@@ -158,7 +158,7 @@ class SourceValidate:
 
 @dataclass(frozen=True)
 class Queue:
-    """One standardization job per run that the dataset config's finders find (see discovery.py)."""
+    """One standardization job per run that the dataset config's finders find (see runs.py)."""
 
     config: DatasetConfig
     config_file: str

@@ -11,7 +11,7 @@ from cryoet_release.config import EnvironmentConfig, ReleaseConfig
 from cryoet_release.console import Output
 from cryoet_release.errors import AccessDenied, AwsError, ResourceNotFound, UsageError
 from cryoet_release.models import Environment, ImageRef
-from cryoet_release_plugins.enqueue.discover import Finder
+from cryoet_release_plugins.enqueue.datasets import Finder
 from cryoet_release_plugins.enqueue.jobs import MAX_INPUT_BYTES, CommonOptions, Job, Target, make_jobs, oversized
 from cryoet_release_plugins.enqueue.kinds import Kind
 

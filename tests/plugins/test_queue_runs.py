@@ -21,16 +21,8 @@ import pytest
 
 from cryoet_release.aws import Aws
 from cryoet_release.errors import UsageError
-from cryoet_release_plugins.enqueue.discovery import (
-    INGEST_OPTIONS,
-    AwsStorage,
-    FoundRun,
-    Listings,
-    discover_runs,
-    glob,
-    load_config,
-    run_flags,
-)
+from cryoet_release_plugins.enqueue.ingest import INGEST_OPTIONS, run_flags
+from cryoet_release_plugins.enqueue.runs import AwsStorage, FoundRun, Listings, discover_runs, glob, load_config
 
 DATA = Path(__file__).parents[1] / "data" / "queue"
 REGION = "us-west-2"

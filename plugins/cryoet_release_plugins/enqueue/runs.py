@@ -11,7 +11,6 @@ import csv
 import io
 import posixpath
 import re
-import shlex
 import threading
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
@@ -31,117 +30,6 @@ from cryoet_release.models import validation_problems
 
 if TYPE_CHECKING:
     from cryoet_release.aws import Aws
-
-# --- ingest options: declared by the CLI, forwarded in `flags` ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Importer:
-    """One of the ingester's importer types (§1), and what it imports."""
-
-    key: str
-    plural: str
-    meaning: str
-    has_metadata: bool
-
-
-# In the order of the ingester's IMPORTERS (§1).
-IMPORTERS = (
-    Importer("alignment", "alignments", "alignments", True),
-    Importer("annotation", "annotations", "annotations", True),
-    Importer("annotation_viz", "annotation_viz", "annotation visualizations (Neuroglancer precomputed)", False),
-    Importer("collection_metadata", "collection_metadata", "collection metadata (acquisition mdoc files)", False),
-    Importer("ctf", "ctfs", "CTF estimates", False),
-    Importer("dataset_keyphoto", "dataset_keyphotos", "dataset key photos", False),
-    Importer("dataset", "datasets", "datasets", True),
-    Importer("deposition", "depositions", "depositions", True),
-    Importer("deposition_keyphoto", "deposition_keyphotos", "deposition key photos", False),
-    Importer("frame", "frames", "frames (raw movie frames)", True),
-    Importer("gain", "gains", "gain references", False),
-    Importer("identified_object", "identified_objects", "identified objects", True),
-    Importer("key_image", "key_images", "tomogram key images", False),
-    Importer("rawtilt", "rawtilts", "raw tilt angle files", False),
-    Importer("run", "runs", "runs", True),
-    Importer("tiltseries", "tiltseries", "tilt series", True),
-    Importer("tomogram", "tomograms", "tomograms", True),
-    Importer("voxel_spacing", "voxel_spacings", "voxel spacings", False),
-    Importer("viz_config", "viz_config", "Neuroglancer visualization configs", False),
-)
-
-
-@dataclass(frozen=True)
-class IngestOption:
-    name: str
-    takes_value: bool
-    """A repeatable REGEX option (--filter-*/--exclude-*); the others are flags."""
-    help: str
-    importer: str | None = None
-
-
-def _ingest_options() -> tuple[IngestOption, ...]:
-    options = [
-        IngestOption("--import-everything", False, "Import everything."),
-        IngestOption("--import-all-metadata", False, "Import the metadata of everything."),
-    ]
-    for importer in IMPORTERS:
-        plural, key, what = importer.plural.replace("_", "-"), importer.key.replace("_", "-"), importer.meaning
-        options += [
-            IngestOption(f"--import-{plural}", False, f"Import {what}.", importer.key),
-            IngestOption(f"--filter-{key}-name", True, f"Only {what} whose name starts with a match.", importer.key),
-            IngestOption(f"--exclude-{key}-name", True, f"Skip {what} whose name starts with a match.", importer.key),
-        ]
-        if importer.has_metadata:
-            options.append(
-                IngestOption(f"--import-{key}-metadata", False, f"Import the metadata of {what}.", importer.key)
-            )
-    return tuple(options)
-
-
-INGEST_OPTIONS = _ingest_options()
-PROD_HTTPS_PREFIX = "https://files.cryoetdataportal.cziscience.com"
-_PER_IMPORTER = frozenset(option.name for option in INGEST_OPTIONS if option.importer)
-# Each job gets exact filters for its own dataset and run instead (§9).
-_REPLACED_PER_RUN = frozenset({"--filter-dataset-name", "--filter-run-name"})
-
-OptionValue = bool | str | Sequence[str]
-
-
-def run_flags(
-    *,
-    https_prefix: str | None,
-    import_everything: bool,
-    import_all_metadata: bool,
-    write_mrc: bool,
-    write_zarr: bool,
-    force_overwrite: bool,
-    options: Sequence[tuple[str, OptionValue]],
-    dataset: str,
-    run: str,
-) -> str:
-    """The `flags` of one run's job (§9, Q1, Q4).
-
-    `options` are the other ingest options given, in command-line order of first appearance, each with its value:
-    True for a flag, the list of values for a repeatable option. Raises ValueError for a name that is not one.
-    """
-    tokens = ["--https-prefix", shlex.quote(https_prefix or PROD_HTTPS_PREFIX)]
-    tokens += ["--import-everything"] if import_everything else []
-    tokens += ["--import-all-metadata"] if import_all_metadata else []
-    tokens.append("--write-mrc" if write_mrc else "--no-write-mrc")
-    tokens.append("--write-zarr" if write_zarr else "--no-write-zarr")
-    tokens += ["--force-overwrite"] if force_overwrite else []
-    for name, value in options:
-        if name not in _PER_IMPORTER:
-            raise ValueError(f"{name} is not an ingest option")
-        if name in _REPLACED_PER_RUN or not value:
-            continue
-        if value is True:
-            tokens.append(name)
-        else:
-            for item in [value] if isinstance(value, str) else value:
-                tokens += [name, shlex.quote(item)]
-    tokens += ["--filter-dataset-name", shlex.quote(f"^{dataset}$"), "--filter-run-name", shlex.quote(f"^{run}$")]
-    return " ".join(tokens)
-
 
 # --- the dataset config (§4) --------------------------------------------------------------------------------------
 
