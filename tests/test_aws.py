@@ -48,3 +48,21 @@ def test_expired_sso_session_says_sso_login(aws: str, monkeypatch: pytest.Monkey
     with pytest.raises(CredentialsError) as caught:
         _ = Aws(profile="portal").account
     assert caught.value.hint == "Run: aws sso login --profile portal"
+
+
+@pytest.mark.parametrize(("variable", "mode"), [(None, "standard"), ("adaptive", "adaptive"), ("legacy", "legacy")])
+def test_retries_are_the_users_and_standard_when_none_is_set(
+    aws: str, monkeypatch: pytest.MonkeyPatch, variable: str | None, mode: str
+) -> None:
+    if variable is None:
+        monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
+    else:
+        monkeypatch.setenv("AWS_RETRY_MODE", variable)
+    client = Aws().client("s3")
+    assert client.meta.config.retries["mode"] == mode
+
+
+def test_a_retry_mode_botocore_does_not_know_is_one_usage_error(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_RETRY_MODE", "bogus")
+    with pytest.raises(UsageError, match="the AWS configuration is not valid"):
+        Aws().client("s3")

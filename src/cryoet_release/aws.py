@@ -1,21 +1,24 @@
 """Every boto3 call the tool makes.
 
-Functions take an `Aws` (one session, one client per service) and return plain values; botocore's exceptions are
-translated into the errors of `errors.py` here and nowhere else. boto3's own credential chain, retries and
+Functions take an `Aws` (one session, one client per service) and return plain values. Each is an `@aws_call`:
+botocore's exceptions become the errors of `errors.py` there and nowhere else; a missing resource is caught as the
+exception botocore models for it (`client.exceptions.X`). boto3's own credential chain, retry settings and
 `AWS_ENDPOINT_URL` are used as they are. Import this module inside command bodies: it imports boto3.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import boto3
+import botocore.session
 from botocore import UNSIGNED
 from botocore import exceptions as bce
 from botocore.config import Config
@@ -24,6 +27,9 @@ from pydantic import ValidationError
 
 from cryoet_release.errors import AccessDenied, AwsError, CredentialsError, RegionError, ResourceNotFound, UsageError
 from cryoet_release.models import AwsRegion, partition_of, validate_as, validation_problems
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Aws:
@@ -47,9 +53,13 @@ class Aws:
         self._clients: dict[str, Any] = {}
 
     @cached_property
+    def _core(self) -> botocore.session.Session:
+        return botocore.session.Session()
+
+    @cached_property
     def session(self) -> boto3.Session:
         with translate_errors(self.profile):
-            return boto3.Session(profile_name=self.profile)
+            return boto3.Session(botocore_session=self._core, profile_name=self.profile)
 
     @cached_property
     def region(self) -> str:
@@ -72,24 +82,26 @@ class Aws:
             raise UsageError(f"region: {validation_problems(error)[0][1]}") from None
 
     def client(self, service: str, *, unsigned: bool = False) -> Any:
-        """A client with standard retries, shared by up to `max_pool_connections` threads.
+        """A client shared by up to `max_pool_connections` threads, with the user's retry settings.
 
-        `unsigned`: anonymous requests, as a reader without credentials makes them (public buckets).
+        Retries are botocore's: the mode and attempts the user set (AWS_RETRY_MODE, AWS_MAX_ATTEMPTS, the
+        profile's retry_mode / max_attempts), and standard mode when none is set (botocore's default, legacy, gives
+        up on throttling sooner). `unsigned`: anonymous requests, as a reader without credentials makes them.
         """
         key = f"{service}:unsigned" if unsigned else service
         if key not in self._clients:
-            # Standard retries; the number of attempts is botocore's (AWS_MAX_ATTEMPTS, else its default).
-            config = Config(
-                retries={"mode": "standard"},
-                max_pool_connections=self.max_pool_connections,
-                user_agent_extra="cryoet-release",
-                **({"signature_version": UNSIGNED} if unsigned else {}),
-            )
             session: Any = self.session  # the stubs type client() per literal service name only
             with translate_errors(self.profile):
+                chosen = self._core.get_config_variable("retry_mode", methods=("env", "config"))
+                config = Config(
+                    retries=None if chosen else {"mode": "standard"},
+                    max_pool_connections=self.max_pool_connections,
+                    user_agent_extra="cryoet-release",
+                    **({"signature_version": UNSIGNED} if unsigned else {}),
+                )
                 try:
                     self._clients[key] = session.client(service, region_name=self.region, config=config)
-                except ValueError as error:  # botocore's own check of AWS_ENDPOINT_URL, AWS_MAX_ATTEMPTS, ...
+                except (ValueError, bce.InvalidRetryConfigurationError) as error:  # botocore's own checks
                     raise UsageError(
                         f"the AWS configuration is not valid: {error}",
                         hint="Check AWS_ENDPOINT_URL, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE and the profile's settings",
@@ -142,120 +154,110 @@ def translate_errors(profile: str | None = None) -> Iterator[None]:
 ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "403", "Forbidden"}
 
 
+def aws_call(function: Callable[Concatenate[Aws, P], R]) -> Callable[Concatenate[Aws, P], R]:
+    """The function's botocore errors, translated (see translate_errors) for the profile of its `Aws`."""
+
+    @functools.wraps(function)
+    def translated(aws: Aws, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with translate_errors(aws.profile):
+            return function(aws, *args, **kwargs)
+
+    return translated
+
+
 # --- S3 -------------------------------------------------------------------------------------------------------
 
 
+@aws_call
 def bucket_names(aws: Aws) -> list[str]:
-    with translate_errors(aws.profile):
-        return [bucket["Name"] for bucket in aws.client("s3").list_buckets().get("Buckets", [])]
+    return [bucket["Name"] for bucket in aws.client("s3").list_buckets().get("Buckets", [])]
 
 
+@aws_call
 def list_subprefixes(aws: Aws, bucket: str, prefix: str, *, unsigned: bool = False) -> tuple[list[str], int]:
     """The common prefixes of ListObjectsV2 with Delimiter '/' and `prefix` as a plain string prefix (`100` gives
     `10000/`, `10001/`), and the number of calls made. Raises ResourceNotFound, AccessDenied."""
-    paginator = aws.client("s3", unsigned=unsigned).get_paginator("list_objects_v2")
-    found: list[str] = []
-    calls = 0
-    with translate_errors(aws.profile):
-        try:
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
-                calls += 1
-                found.extend(common["Prefix"] for common in page.get("CommonPrefixes", []))
-        except ClientError as error:
-            if _code(error) == "NoSuchBucket":
-                raise ResourceNotFound(f"S3 bucket {bucket!r} does not exist in this account") from None
-            raise
-    return found, calls
+    directories, _, calls = _list(aws.client("s3", unsigned=unsigned), bucket, prefix, delimiter="/")
+    return directories, calls
 
 
-def object_exists(aws: Aws, bucket: str, key: str, *, unsigned: bool = False) -> bool:
-    """Raises AccessDenied when the bucket refuses to say."""
-    with translate_errors(aws.profile):
-        try:
-            aws.client("s3", unsigned=unsigned).head_object(Bucket=bucket, Key=key)
-        except ClientError as error:
-            if _code(error) in {"404", "NoSuchKey", "NotFound"}:
-                return False
-            raise
-    return True
-
-
-def create_bucket(aws: Aws, name: str) -> None:
-    location = {} if aws.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": aws.region}}
-    with translate_errors(aws.profile):
-        aws.client("s3").create_bucket(Bucket=name, **location)
-
-
-def put_object(aws: Aws, bucket: str, key: str, body: bytes) -> None:
-    with translate_errors(aws.profile):
-        aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
-
-
-def list_keys(aws: Aws, bucket: str, prefix: str) -> tuple[list[str], int]:
-    """Every object key under `prefix` (ListObjectsV2 without a delimiter), and the number of calls made."""
-    paginator = aws.client("s3").get_paginator("list_objects_v2")
-    found: list[str] = []
-    calls = 0
-    with translate_errors(aws.profile):
-        try:
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-                calls += 1
-                found.extend(item["Key"] for item in page.get("Contents", []))
-        except ClientError as error:
-            if _code(error) == "NoSuchBucket":
-                raise ResourceNotFound(f"S3 bucket {bucket!r} does not exist in this account") from None
-            raise
-    return found, calls
-
-
-def read_object(aws: Aws, bucket: str, key: str) -> bytes | None:
-    """The object's bytes, or None when there is no such key."""
-    with translate_errors(aws.profile):
-        try:
-            response = aws.client("s3").get_object(Bucket=bucket, Key=key)
-        except ClientError as error:
-            if _code(error) in {"404", "NoSuchKey"}:
-                return None
-            if _code(error) == "NoSuchBucket":
-                raise ResourceNotFound(f"S3 bucket {bucket!r} does not exist in this account") from None
-            raise
-        return bytes(response["Body"].read())
-
-
-def list_level(aws: Aws, bucket: str, prefix: str) -> tuple[list[str], list[str], int]:
-    """One level under `prefix` (ListObjectsV2 with Delimiter '/'): the common prefixes (each ending in '/'), the
-    object keys with no '/' after `prefix`, and the number of calls made. Raises ResourceNotFound, AccessDenied."""
-    paginator = aws.client("s3").get_paginator("list_objects_v2")
+def _list(s3: Any, bucket: str, prefix: str, *, delimiter: str | None) -> tuple[list[str], list[str], int]:
+    """ListObjectsV2, every page: (common prefixes, keys, calls). Raises ResourceNotFound for a missing bucket."""
+    paginator = s3.get_paginator("list_objects_v2")
     directories: list[str] = []
     keys: list[str] = []
     calls = 0
-    with translate_errors(aws.profile):
-        try:
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
-                calls += 1
-                directories.extend(common["Prefix"] for common in page.get("CommonPrefixes", []))
-                keys.extend(item["Key"] for item in page.get("Contents", []))
-        except ClientError as error:
-            if _code(error) == "NoSuchBucket":
-                raise ResourceNotFound(f"S3 bucket {bucket!r} does not exist in this account") from None
-            raise
+    try:
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix, **({"Delimiter": delimiter} if delimiter else {})):
+            calls += 1
+            directories.extend(common["Prefix"] for common in page.get("CommonPrefixes", []))
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+    except s3.exceptions.NoSuchBucket:
+        raise ResourceNotFound(f"S3 bucket {bucket!r} does not exist in this account") from None
     return directories, keys, calls
+
+
+@aws_call
+def object_exists(aws: Aws, bucket: str, key: str, *, unsigned: bool = False) -> bool:
+    """Raises AccessDenied when the bucket refuses to say."""
+    try:
+        aws.client("s3", unsigned=unsigned).head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if _code(error) in {"404", "NoSuchKey", "NotFound"}:  # a HEAD has no body: botocore models no exception
+            return False
+        raise
+    return True
+
+
+@aws_call
+def create_bucket(aws: Aws, name: str) -> None:
+    location = {} if aws.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": aws.region}}
+    aws.client("s3").create_bucket(Bucket=name, **location)
+
+
+@aws_call
+def put_object(aws: Aws, bucket: str, key: str, body: bytes) -> None:
+    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+
+
+@aws_call
+def list_keys(aws: Aws, bucket: str, prefix: str) -> tuple[list[str], int]:
+    """Every object key under `prefix` (ListObjectsV2 without a delimiter), and the number of calls made."""
+    _, keys, calls = _list(aws.client("s3"), bucket, prefix, delimiter=None)
+    return keys, calls
+
+
+@aws_call
+def read_object(aws: Aws, bucket: str, key: str) -> bytes | None:
+    """The object's bytes, or None when there is no such key."""
+    s3 = aws.client("s3")
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key)
+    except s3.exceptions.NoSuchKey:
+        return None
+    except s3.exceptions.NoSuchBucket:
+        raise ResourceNotFound(f"S3 bucket {bucket!r} does not exist in this account") from None
+    return bytes(response["Body"].read())
+
+
+@aws_call
+def list_level(aws: Aws, bucket: str, prefix: str) -> tuple[list[str], list[str], int]:
+    """One level under `prefix` (ListObjectsV2 with Delimiter '/'): the common prefixes (each ending in '/'), the
+    object keys with no '/' after `prefix`, and the number of calls made. Raises ResourceNotFound, AccessDenied."""
+    return _list(aws.client("s3"), bucket, prefix, delimiter="/")
 
 
 # --- ECR ------------------------------------------------------------------------------------------------------
 
 
+@aws_call
 def image_digest(aws: Aws, *, registry_id: str, repository: str, tag: str) -> str | None:
     """The digest of `repository:tag` in that registry, or None when the tag or the repository is missing."""
-    with translate_errors(aws.profile):
-        try:
-            response = aws.client("ecr").describe_images(
-                registryId=registry_id, repositoryName=repository, imageIds=[{"imageTag": tag}]
-            )
-        except ClientError as error:
-            if _code(error) in {"ImageNotFoundException", "RepositoryNotFoundException"}:
-                return None
-            raise
+    ecr = aws.client("ecr")
+    try:
+        response = ecr.describe_images(registryId=registry_id, repositoryName=repository, imageIds=[{"imageTag": tag}])
+    except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException):
+        return None
     details = response.get("imageDetails", [])
     return str(details[0]["imageDigest"]) if details else None
 
@@ -267,31 +269,30 @@ class Repository:
     immutable: bool
 
 
+@aws_call
 def repository(aws: Aws, *, registry_id: str, name: str) -> Repository | None:
     """The ECR repository, or None when it does not exist."""
-    with translate_errors(aws.profile):
-        try:
-            found = aws.client("ecr").describe_repositories(registryId=registry_id, repositoryNames=[name])
-        except ClientError as error:
-            if _code(error) == "RepositoryNotFoundException":
-                return None
-            raise
+    ecr = aws.client("ecr")
+    try:
+        found = ecr.describe_repositories(registryId=registry_id, repositoryNames=[name])
+    except ecr.exceptions.RepositoryNotFoundException:
+        return None
     if not found["repositories"]:
         return None
     item = found["repositories"][0]
     return Repository(name, registry_id, item.get("imageTagMutability", "MUTABLE").startswith("IMMUTABLE"))
 
 
+@aws_call
 def create_repository(aws: Aws, *, registry_id: str, name: str) -> Repository:
-    with translate_errors(aws.profile):
-        aws.client("ecr").create_repository(registryId=registry_id, repositoryName=name)
+    aws.client("ecr").create_repository(registryId=registry_id, repositoryName=name)
     return Repository(name, registry_id, immutable=False)
 
 
+@aws_call
 def put_image_manifest(aws: Aws, *, repository: str, tag: str, manifest: str) -> str:
     """Register an image manifest under a tag (no layers are uploaded); returns its digest."""
-    with translate_errors(aws.profile):
-        image = aws.client("ecr").put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)
+    image = aws.client("ecr").put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)
     return str(image["image"]["imageId"]["imageDigest"])
 
 
@@ -304,10 +305,10 @@ class RegistryLogin:
         return f"RegistryLogin(username={self.username!r}, password=<hidden>)"
 
 
+@aws_call
 def registry_login(aws: Aws, *, registry_id: str) -> RegistryLogin:
     """ECR's docker login (GetAuthorizationToken): user name and password, for stdin only."""
-    with translate_errors(aws.profile):
-        data = aws.client("ecr").get_authorization_token(registryIds=[registry_id])["authorizationData"][0]
+    data = aws.client("ecr").get_authorization_token(registryIds=[registry_id])["authorizationData"][0]
     username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
     return RegistryLogin(username, password)
 
@@ -315,22 +316,21 @@ def registry_login(aws: Aws, *, registry_id: str) -> RegistryLogin:
 # --- Step Functions -------------------------------------------------------------------------------------------
 
 
+@aws_call
 def state_machine_arn(aws: Aws, name: str) -> str:
     """The ARN of the named state machine in the session's account and region. Raises ResourceNotFound."""
     arn = f"arn:{partition_of(aws.region)}:states:{aws.region}:{aws.account}:stateMachine:{name}"
-    with translate_errors(aws.profile):
-        try:
-            aws.client("stepfunctions").describe_state_machine(stateMachineArn=arn)
-        except ClientError as error:
-            if _code(error) in {"StateMachineDoesNotExist", "InvalidArn"}:
-                raise ResourceNotFound(f"state machine {name!r} does not exist in {aws.account} {aws.region}") from None
-            raise
+    sfn = aws.client("stepfunctions")
+    try:
+        sfn.describe_state_machine(stateMachineArn=arn)
+    except (sfn.exceptions.StateMachineDoesNotExist, sfn.exceptions.InvalidArn):
+        raise ResourceNotFound(f"state machine {name!r} does not exist in {aws.account} {aws.region}") from None
     return arn
 
 
+@aws_call
 def create_state_machine(aws: Aws, *, name: str, definition: str, role_arn: str) -> str:
-    with translate_errors(aws.profile):
-        created = aws.client("stepfunctions").create_state_machine(name=name, definition=definition, roleArn=role_arn)
+    created = aws.client("stepfunctions").create_state_machine(name=name, definition=definition, roleArn=role_arn)
     return str(created["stateMachineArn"])
 
 
@@ -360,15 +360,14 @@ def execution_arn(state_machine: str, name: str) -> str:
     return f"{prefix}:execution:{machine}:{name}"
 
 
+@aws_call
 def describe_execution(aws: Aws, arn: str) -> Execution | None:
     """None when no such execution exists."""
-    with translate_errors(aws.profile):
-        try:
-            found = aws.client("stepfunctions").describe_execution(executionArn=arn)
-        except ClientError as error:
-            if _code(error) == "ExecutionDoesNotExist":
-                return None
-            raise
+    sfn = aws.client("stepfunctions")
+    try:
+        found = sfn.describe_execution(executionArn=arn)
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return None
     return Execution(
         name=found["name"],
         arn=found["executionArn"],
