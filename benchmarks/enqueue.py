@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.components import free_port
+from tests.components import start_moto_process as start_moto
 
 from cryoet_release import batches
 from cryoet_release.aws import Aws
@@ -40,25 +39,6 @@ from cryoet_release_plugins.enqueue.submit import Submission, recorder
 REGION = "us-west-2"
 MACHINE = "bench-default-wdl"
 PASS = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-            return process, endpoint
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("moto server did not start")
 
 
 def reset(endpoint: str) -> str:

@@ -32,11 +32,8 @@ import os
 import posixpath
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,7 +45,7 @@ import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
 from botocore.config import Config
 from botocore.httpsession import URLLib3Session
-from tests.components import free_port
+from tests.components import start_moto_process as start_moto
 
 from cryoet_release.aws import Aws
 from cryoet_release_plugins.enqueue.runs import (
@@ -93,25 +90,6 @@ class Outcome:
 
 
 # --- the moto server, in its own process so that it does not share the client's interpreter lock --------------------
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-            return process, endpoint
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("moto server did not start")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -40,6 +41,31 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def start_moto_process() -> tuple[subprocess.Popen[bytes], str]:
+    """moto's server in a process of its own on 127.0.0.1 (benchmarks: it does not share their interpreter lock)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    try:
+        wait_for(answers, "moto server")
+    except TimeoutError:
+        process.kill()
+        raise
+    return process, endpoint
 
 
 def wait_for(check: Any, what: str, timeout: float = 30) -> None:

@@ -41,18 +41,23 @@ def moto_api(endpoint: str, path: str, body: object | None = None) -> None:
 def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """A clean emulator, and an environment in which boto3 talks only to it."""
     moto_api(moto_server, "reset")
+    use_emulator(monkeypatch, moto_server, tmp_path)
+    return moto_server
+
+
+def use_emulator(monkeypatch: pytest.MonkeyPatch, endpoint: str, folder: Path) -> None:
+    """An environment in which boto3 talks only to the emulator at `endpoint` (its AWS files in `folder`)."""
     for variable in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
         monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     # The portal's images live in another account; in the emulator, the images are in the caller's own.
     monkeypatch.setenv("CRYOET_RELEASE_REGISTRY_ACCOUNT", MOTO_ACCOUNT)
     # No ~/.aws of the machine leaks into a test.
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    return moto_server
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(folder / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "aws-credentials"))
 
 
 @pytest.fixture(autouse=True)

@@ -98,9 +98,9 @@ def seed_world(world: dict[str, Any]) -> None:
         sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role)
 
 
-def raw_inputs(world: dict[str, Any]) -> Counter[str]:
+def raw_inputs(world: dict[str, Any], *, with_machine: bool = False) -> Counter[str]:
     """Every execution's input as the exact text Step Functions holds, with its name and image account written
-    as the recording writes them."""
+    as the recording writes them (and, `with_machine`, its state machine's name and a space before it)."""
     sfn = boto3.client("stepfunctions", region_name=world["region"])
     found: Counter[str] = Counter()
     for machine in sfn.list_state_machines()["stateMachines"]:
@@ -108,5 +108,6 @@ def raw_inputs(world: dict[str, Any]) -> Counter[str]:
             for execution in page["executions"]:
                 text = sfn.describe_execution(executionArn=execution["executionArn"])["input"]
                 text = text.replace(f"/{execution['name']}/", "/{name}/")
-                found[text.replace(f"{world['account']}.dkr.ecr.", "{account}.dkr.ecr.")] += 1
+                text = text.replace(f"{world['account']}.dkr.ecr.", "{account}.dkr.ecr.")
+                found[f"{machine['name']} {text}" if with_machine else text] += 1
     return found

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import MOTO_ACCOUNT, REGION, invoke, moto_api
+from tests.conftest import MOTO_ACCOUNT, REGION, invoke, moto_api, use_emulator
 from tests.portal import client, seed
 
 NOT_UTF8 = os.fsdecode(b"\xff")  # what Python makes of the byte 0xff in an argv or an environment variable
@@ -426,15 +426,8 @@ def world(shared_world: World, moto_server: str, monkeypatch: pytest.MonkeyPatch
     case changed it (or did not read it back), or another module's tests reset the emulator.
     """
     root = shared_world.root
-    for variable in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_MAX_ATTEMPTS"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("CRYOET_RELEASE_REGISTRY_ACCOUNT", MOTO_ACCOUNT)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(root / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(root / "aws-credentials"))
+    use_emulator(monkeypatch, moto_server, root)
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
     monkeypatch.setenv("XDG_STATE_HOME", str(root / "state"))
     monkeypatch.chdir(root / "checkout")
     if shared_world.built is None or shared_world.last != shared_world.built or not shared_world.still_there():

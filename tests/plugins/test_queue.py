@@ -13,11 +13,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.conftest import invoke
-from tests.portal import seed_world
+from tests.portal import raw_inputs, seed_world
 
 DATA = Path(__file__).parents[1] / "data" / "queue"
 WORLD = json.loads((DATA / "world.json").read_text())
@@ -29,19 +28,6 @@ def case_world(case: dict[str, Any]) -> dict[str, Any]:
     for bucket, keys in case["seed"].items():
         s3.setdefault(bucket, {}).update(keys)
     return {**WORLD, "s3": s3, "ecr": {**WORLD["ecr"], **case["ecr"]}}
-
-
-def jobs_started() -> Counter[str]:
-    sfn = boto3.client("stepfunctions", region_name=WORLD["region"])
-    found: Counter[str] = Counter()
-    for machine in sfn.list_state_machines()["stateMachines"]:
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"]):
-            for execution in page["executions"]:
-                text = sfn.describe_execution(executionArn=execution["executionArn"])["input"]
-                text = text.replace(f"/{execution['name']}/", "/{name}/")
-                text = text.replace(f"{WORLD['account']}.dkr.ecr.", "{account}.dkr.ecr.")
-                found[f"{machine['name']} {text}"] += 1
-    return found
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["case"] for case in CASES])
@@ -59,7 +45,7 @@ def test_queue_finds_the_runs_the_portal_finds(aws: str, case: dict[str, Any], m
         assert "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
     expected = Counter(f"{job['state_machine']} {json.dumps(job['input'])}" for job in case["jobs"])
-    assert jobs_started() == expected
+    assert raw_inputs(WORLD, with_machine=True) == expected
 
 
 def test_every_recorded_case_is_replayed() -> None:
