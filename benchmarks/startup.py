@@ -5,7 +5,7 @@ Three kinds of run, each compared with importing boto3 (target: every ratio <= 0
 - `cryoet-release <command> --help` for every command and subcommand;
 - a shell-completion request (what every TAB costs), `enqueue db-import --import-t<TAB>`.
 Each round runs every contender once, in the same order, so that machine noise hits all alike; medians are
-reported. Run it as `python benchmarks/startup.py [--runs N]`. Bytecode is cached as in a user's install
+reported. Run it as `python -m benchmarks.startup [--runs N]`. Bytecode is cached as in a user's install
 (PYTHONDONTWRITEBYTECODE is dropped for the runs), so the sources are not compiled again on every run.
 """
 
