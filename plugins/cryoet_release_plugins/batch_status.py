@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,15 +127,20 @@ def show_status(
     if watch and not output.json_mode:
         from rich.live import Live
 
-        with Live(_render(ledger, states), console=output.stderr, refresh_per_second=1, transient=True) as live:
+        # Ctrl-C is the normal way out of a watch: the last table stays, and the exit code is 0.
+        with (
+            suppress(KeyboardInterrupt),
+            Live(_render(ledger, states), console=output.stderr, refresh_per_second=1, transient=True) as live,
+        ):
             while any(state.state == "RUNNING" for state in states):
                 time.sleep(interval)
                 states = collect(aws, ledger, parallelism=parallelism)
                 live.update(_render(ledger, states))
     elif watch:
-        while any(state.state == "RUNNING" for state in states):
-            time.sleep(interval)
-            states = collect(aws, ledger, parallelism=parallelism)
+        with suppress(KeyboardInterrupt):
+            while any(state.state == "RUNNING" for state in states):
+                time.sleep(interval)
+                states = collect(aws, ledger, parallelism=parallelism)
     output.result(_document(ledger, states), lambda: output.stdout.print(_render(ledger, states)))
 
 

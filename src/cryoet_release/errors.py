@@ -40,6 +40,12 @@ class OperationFailed(ReleaseError):
     """The work was attempted and some of it failed (a submission, an immutable tag, ...)."""
 
 
+class Interrupted(ReleaseError):
+    """The user stopped the work (Ctrl-C) and what was done is accounted for."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
 class UsageError(ReleaseError):
     exit_code = ExitCode.USAGE
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import signal
 import subprocess
 import sys
@@ -450,3 +452,66 @@ def test_resuming_a_prod_batch_asks_first(portal: str, tmp_path: Path, monkeypat
     assert len(started_inputs("prod")) == len(DATASETS) - 1
     assert invoke("enqueue", "resume", "prod-b", "--yes").exit_code == 0
     assert len(started_inputs("prod")) == len(DATASETS)
+
+
+def interrupt_at(tmp_path: Path, batch: str, started: int) -> tuple[int, str]:
+    """A 600-job enqueue on a real pseudo-terminal, and Ctrl-C (SIGINT to its process group) once the ledger
+    holds `started` started jobs; returns the exit code and what the terminal showed."""
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cryoet_release", "enqueue", "validate", *validate_ids(600), "--batch", batch],
+        env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "COLUMNS": "200"},
+        stdin=follower, stdout=follower, stderr=follower, start_new_session=True,
+    )  # fmt: skip
+    os.close(follower)
+    path = ledger_dir(tmp_path) / f"{batch}.jsonl"
+    seen = b""
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.01)
+            if ready:
+                seen += os.read(leader, 65536)
+            if path.exists() and path.read_text().count('"type":"started"') >= started:
+                os.killpg(process.pid, signal.SIGINT)
+                break
+        else:
+            pytest.fail(f"{batch}: {started} jobs did not start within 120 s")
+        while process.poll() is None or select.select([leader], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+        os.close(leader)
+    return process.returncode, seen.decode(errors="replace")
+
+
+@pytest.mark.parametrize("at", [50, 250, 500])
+def test_ctrl_c_stops_submitting_and_resume_completes_exactly_once(portal: str, tmp_path: Path, at: int) -> None:
+    batch = f"ctrl-c-{at}"
+    code, terminal = interrupt_at(tmp_path, batch, at)
+    assert code == 130, terminal
+    summary = re.search(r"interrupted: (\d+) of this run's 600 job\(s\) started", terminal)
+    assert summary is not None, terminal
+    in_emulator = executions_per_job()
+    ledger = batches.load(ledger_dir(tmp_path), batch)
+    assert sum(in_emulator.values()) == ledger.counts()["started"] == int(summary.group(1))
+    assert at <= ledger.counts()["started"] < 600
+    assert f"cryoet-release enqueue resume {batch}" in terminal
+    time.sleep(1)
+    assert executions_per_job() == in_emulator  # nothing was sent after the summary
+    print(f"Ctrl-C at {at}: started {ledger.counts()['started']} (emulator = ledger = summary)")
+
+    resumed = invoke("--json", "enqueue", "resume", batch)
+    assert resumed.exit_code == 0, resumed.output
+    per_job = executions_per_job()
+    assert len(per_job) == 600
+    assert set(per_job.values()) == {1}

@@ -12,7 +12,7 @@ from cryoet_release import aws as cloud
 from cryoet_release import batches
 from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions
-from cryoet_release.errors import AwsError, OperationFailed, UsageError
+from cryoet_release.errors import AwsError, Interrupted, OperationFailed, UsageError
 from cryoet_release.models import Environment
 from cryoet_release_plugins.batch_status import load_batch
 from cryoet_release_plugins.enqueue.jobs import Job, new_batch_id
@@ -133,6 +133,7 @@ def _submit(aws: cloud.Aws, ledger: batches.Ledger, jobs: Sequence[Job], paralle
     outcomes = sorted(submission.run(jobs, output), key=lambda outcome: outcome.job.name)
     failed = [outcome for outcome in outcomes if not outcome.started]
     counts = ledger.counts()
+    resume = f"cryoet-release enqueue resume {ledger.batch}"
     output.result(
         {
             "batch": ledger.batch,
@@ -146,14 +147,21 @@ def _submit(aws: cloud.Aws, ledger: batches.Ledger, jobs: Sequence[Job], paralle
             "started": len(outcomes) - len(failed),
             "failed": len(failed),
             "batch_started": counts["started"],
+            "interrupted": submission.interrupted,
             "executions": [outcome.as_json() for outcome in outcomes],
         },
         lambda: _print_outcomes(output, ledger.batch, outcomes),
     )
+    if submission.interrupted:
+        raise Interrupted(
+            f"interrupted: {len(outcomes) - len(failed)} of this run's {len(jobs)} job(s) started"
+            f" ({counts['started']} of the batch's {len(ledger.entries)}); nothing more was sent",
+            hint=f"Submit the rest with: {resume}",
+        )
     if failed:
         raise OperationFailed(
             f"{len(failed)} of {len(outcomes)} submissions failed (listed above)",
-            hint=f"Retry exactly those with: cryoet-release enqueue resume {ledger.batch}",
+            hint=f"Retry exactly those with: {resume}",
         )
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryoet_release import aws as cloud
 from cryoet_release import batches
 from cryoet_release.console import Output
-from cryoet_release.errors import OperationFailed
+from cryoet_release.errors import ExitCode, OperationFailed
 from cryoet_release_plugins.enqueue.jobs import Job
 
 
@@ -61,6 +62,7 @@ class Submission:
     parallelism: int
     record: Callable[[Outcome], None] = lambda outcome: None
     outcomes: list[Outcome] = field(default_factory=list)
+    interrupted: bool = False
 
     def start(self, job: Job) -> Outcome:
         try:
@@ -95,24 +97,53 @@ class Submission:
         return refused
 
     def run(self, jobs: Iterable[Job], output: Output) -> list[Outcome]:
-        """Every job's outcome. Raises OperationFailed, submitting nothing more, when an outcome cannot be
-        recorded (a full disk): what the ledger lacks, resume submits again, and Step Functions' idempotency
-        keeps that from making a second execution."""
+        """Every job's outcome; `interrupted` says whether Ctrl-C (or SIGTERM) cut the run short.
+
+        On Ctrl-C nothing not yet sent is sent: the queued submissions are cancelled, the ones in flight are
+        recorded as they resolve, and the outcomes so far are returned. A second Ctrl-C while those resolve exits
+        at once (the ledger stays readable: resume repairs a line cut short). Raises OperationFailed, submitting
+        nothing more, when an outcome cannot be recorded (a full disk): what the ledger lacks, resume submits
+        again, and Step Functions' idempotency keeps that from making a second execution.
+        """
         jobs = list(jobs)
         began = time.monotonic()
-        with output.progress() as progress, ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-            task = progress.add_task("submitting", total=len(jobs), rate="")
-            futures = [pool.submit(self.start, job) for job in jobs]
-            for done, future in enumerate(as_completed(futures), start=1):
-                try:
-                    self.outcomes.append(future.result())
-                except OSError as error:
-                    for pending in futures:
-                        pending.cancel()
-                    raise OperationFailed(
-                        f"cannot record outcomes in the ledger: {error.strerror or error};"
-                        f" stopped after {len(self.outcomes)} of {len(jobs)} submissions"
-                    ) from None
-                rate = done / max(time.monotonic() - began, 1e-9)
-                progress.update(task, advance=1, rate=f"{rate:.1f}/s")
+        pool = ThreadPoolExecutor(max_workers=self.parallelism)
+        futures = [pool.submit(self.start, job) for job in jobs]
+        try:
+            with output.progress() as progress:
+                task = progress.add_task("submitting", total=len(jobs), rate="")
+                for done, future in enumerate(as_completed(futures), start=1):
+                    self.outcomes.append(self._result(future, futures))
+                    rate = done / max(time.monotonic() - began, 1e-9)
+                    progress.update(task, advance=1, rate=f"{rate:.1f}/s")
+        except KeyboardInterrupt:
+            self._stop(pool, futures, output)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
         return self.outcomes
+
+    def _result(self, future: Future[Outcome], futures: Sequence[Future[Outcome]]) -> Outcome:
+        try:
+            return future.result()
+        except OSError as error:
+            for pending in futures:
+                pending.cancel()
+            raise OperationFailed(
+                f"cannot record outcomes in the ledger: {error.strerror or error};"
+                f" stopped after {len(self.outcomes)} of {len(futures)} submissions"
+            ) from None
+
+    def _stop(self, pool: ThreadPoolExecutor, futures: Sequence[Future[Outcome]], output: Output) -> None:
+        self.interrupted = True
+        cancelled = sum(future.cancel() for future in futures)
+        in_flight = [future for future in futures if not future.done() and not future.cancelled()]
+        output.info(f"stopping: {cancelled} not sent; waiting for {len(in_flight)} in flight (Ctrl-C again: quit now)")
+        try:
+            pool.shutdown(wait=True)
+        except KeyboardInterrupt:
+            output.info("quit: the ledger holds every outcome recorded so far; resume submits the rest")
+            os._exit(ExitCode.INTERRUPTED)  # at once: the worker threads would otherwise be waited for
+        recorded = {id(outcome.job) for outcome in self.outcomes}
+        self.outcomes += [
+            f.result() for f in futures if f.done() and not f.cancelled() and id(f.result().job) not in recorded
+        ]
