@@ -14,7 +14,7 @@ from cryoet_release import aws as cloud
 from cryoet_release import batches
 from cryoet_release.console import make_table
 from cryoet_release.context import GlobalOptions
-from cryoet_release.errors import UsageError
+from cryoet_release.errors import OperationFailed, UsageError
 from cryoet_release.models import partition_of
 
 STATES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "NOT_STARTED")
@@ -34,6 +34,8 @@ class JobState:
     arn: str | None
     error: str | None = None
     cause: str | None = None
+    attempt: int = 0
+    """0: the job's first attempt; n: its n-th retry (`enqueue retry`)."""
 
     def console_url(self, region: str) -> str | None:
         if self.arn is None:
@@ -43,13 +45,13 @@ class JobState:
 
 
 def collect(aws: cloud.Aws, ledger: batches.Ledger, *, parallelism: int) -> list[JobState]:
-    """The state of every job.
+    """The state of every job's latest attempt.
 
     A job is looked up by the ARN its name gives, whatever the ledger says: a submission whose response was lost
     still shows as the execution it created.
     """
     machine = ledger.header.state_machine
-    entries = list(ledger.entries.values())
+    entries = ledger.latest()
     found: dict[str, cloud.Execution] = {}
     # One DescribeExecution per job, concurrently: the cost grows with the batch, never with the state machine's
     # history (ListExecutions cannot filter by name), and errors and causes come only from DescribeExecution.
@@ -65,12 +67,22 @@ def collect(aws: cloud.Aws, ledger: batches.Ledger, *, parallelism: int) -> list
     for entry in entries:
         execution = found.get(entry.name)
         if execution is None:
-            states.append(JobState(entry.name, entry.key, "NOT_STARTED", None, entry.error_code, entry.error))
+            states.append(
+                JobState(entry.name, entry.key, "NOT_STARTED", None, entry.error_code, entry.error, entry.attempt)
+            )
         else:
             states.append(
-                JobState(entry.name, entry.key, execution.status, execution.arn, execution.error, execution.cause)
-            )
+                JobState(
+                    entry.name, entry.key, execution.status, execution.arn, execution.error, execution.cause,
+                    entry.attempt,
+                )
+            )  # fmt: skip
     return states
+
+
+def failed(states: list[JobState]) -> list[JobState]:
+    """The jobs whose latest attempt closed with an error."""
+    return [state for state in states if state.state in CLOSED_WITH_ERROR]
 
 
 def counts(states: list[JobState]) -> dict[str, int]:
@@ -118,7 +130,9 @@ def show_status(
     interval: float,
     parallelism: int,
     ledger_dir: Path | None,
+    exit_status: bool = False,
 ) -> None:
+    """Raises OperationFailed with `exit_status` when a job's latest attempt failed (as `gh run watch`)."""
     output = opts.output
     opts.config()  # a --config that does not exist is an error here too
     ledger = pick_ledger(opts, batch, latest=latest, ledger_dir=ledger_dir)
@@ -142,10 +156,20 @@ def show_status(
                 time.sleep(interval)
                 states = collect(aws, ledger, parallelism=parallelism)
     output.result(_document(ledger, states), lambda: output.stdout.print(_render(ledger, states)))
+    broken = failed(states)
+    if broken:
+        retry = f"Retry them with: cryoet-release enqueue retry {ledger.batch}"
+        if exit_status:
+            raise OperationFailed(f"{len(broken)} of {len(states)} job(s) failed", hint=retry)
+        output.info(f"{len(broken)} of {len(states)} job(s) failed. {retry}")
 
 
 def _document(ledger: batches.Ledger, states: list[JobState]) -> dict[str, Any]:
     region = ledger.header.region
+    attempts: dict[str, list[str]] = {}
+    for entry in ledger.entries.values():
+        attempts.setdefault(entry.job, []).append(entry.name)
+    history = {names[-1]: names for names in attempts.values()}
     return {
         "batch": ledger.batch,
         "kind": ledger.header.kind,
@@ -157,6 +181,8 @@ def _document(ledger: batches.Ledger, states: list[JobState]) -> dict[str, Any]:
             {
                 "name": s.name,
                 "key": s.key,
+                "attempt": s.attempt,
+                "attempts": history.get(s.name, [s.name]),
                 "state": s.state,
                 "execution_arn": s.arn,
                 "error": s.error,

@@ -30,6 +30,10 @@ def status(
     interval: Annotated[float, typer.Option(min=1, max=3600, help="Seconds between refreshes with --watch.")] = 10,
     parallelism: Annotated[int, typer.Option(min=1, max=256, help="Concurrent lookups.")] = 20,
     ledger_dir: LedgerDir = None,
+    exit_status: Annotated[
+        bool,
+        typer.Option("--exit-status", help="Exit 1 if a job's latest attempt failed (with --watch: once all end)."),
+    ] = False,
 ) -> None:
     """Counts by state, the failed executions with their error and console link; --watch until all are closed."""
     from cryoet_release_plugins.batch_status import show_status
@@ -42,6 +46,7 @@ def status(
         interval=interval,
         parallelism=parallelism,
         ledger_dir=ledger_dir,
+        exit_status=exit_status,
     )
 
 

@@ -82,6 +82,15 @@ class Entry:
     start_date: str | None = None
     error_code: str | None = None
     error: str | None = None
+    retry_of: str | None = None
+    """The job's first attempt, when this entry is a later attempt of it (see `add_attempts`)."""
+    attempt: int = 0
+    """0 for the first attempt, then 1, 2, ..."""
+
+    @property
+    def job(self) -> str:
+        """The name of the job's first attempt: what every attempt of one job has in common."""
+        return self.retry_of or self.name
 
 
 @dataclass
@@ -111,8 +120,31 @@ class Ledger:
         return self.header.batch
 
     def pending(self) -> list[Entry]:
-        """Jobs not confirmed started, in plan order."""
+        """Attempts not confirmed started, in plan order."""
         return [entry for entry in self.entries.values() if entry.status != "started"]
+
+    def latest(self) -> list[Entry]:
+        """Each job's latest attempt, in plan order."""
+        latest: dict[str, Entry] = {}
+        for entry in self.entries.values():
+            if entry.job not in latest or entry.attempt > latest[entry.job].attempt:
+                latest[entry.job] = entry
+        return list(latest.values())
+
+    def add_attempts(self, attempts: Iterable[tuple[Entry, str, str]]) -> None:
+        """Plan new attempts of jobs: (the latest attempt, the new name, the new input), durably, before any is
+        submitted. One line per attempt: a crash between two leaves the first planned, and the next `retry` plans
+        the second."""
+        for previous, name, document in attempts:
+            entry = Entry(
+                name, previous.key, document, input_hash(document), retry_of=previous.job, attempt=previous.attempt + 1
+            )
+            record = {
+                "type": "planned", "name": name, "key": entry.key, "input_sha256": entry.input_sha256,
+                "input": document, "retry_of": entry.retry_of, "attempt": entry.attempt,
+            }  # fmt: skip
+            self._append(record)
+            self.entries[name] = entry
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(("planned", "started", "failed"), 0)
@@ -231,10 +263,10 @@ def _parse(path: Path, data: bytes) -> Ledger:
         entries = _entries(records[1:])
     except (KeyError, TypeError):
         raise UsageError(f"{path}: not a cryoet-release ledger (a record lacks a field)") from None
-    planned = records[0].get("jobs")
-    if planned is not None and planned != len(entries):
+    planned, first = records[0].get("jobs"), sum(entry.retry_of is None for entry in entries.values())
+    if planned is not None and planned != first:
         raise UsageError(
-            f"{path}: incomplete ledger ({len(entries)} of {planned} jobs planned): it was cut while being written,"
+            f"{path}: incomplete ledger ({first} of {planned} jobs planned): it was cut while being written,"
             " before anything was submitted; delete it and enqueue again"
         )
     return Ledger(path, header, entries, whole_length=whole if cut else None)
@@ -261,7 +293,10 @@ def _entries(records: Iterable[dict[str, Any]]) -> dict[str, Entry]:
     for record in records:
         kind, name = record["type"], record["name"]
         if kind == "planned":
-            entries[name] = Entry(name, record["key"], record["input"], record["input_sha256"])
+            entries[name] = Entry(
+                name, record["key"], record["input"], record["input_sha256"],
+                retry_of=record.get("retry_of"), attempt=record.get("attempt", 0),
+            )  # fmt: skip
         elif kind == "started" and name in entries:
             entry = entries[name]
             entry.status, entry.execution_arn, entry.start_date = (

@@ -29,6 +29,7 @@ from tests.conftest import invoke, moto_api
 from tests.portal import client, seed, started_inputs, state_machine_arn
 
 DATASETS = [str(n) for n in range(30000, 30012)]
+NAME = re.compile(r"[0-9A-Za-z_-]{1,80}")
 CHOICE_MACHINE = json.dumps(
     {
         "StartAt": "Pick",
@@ -515,3 +516,47 @@ def test_ctrl_c_stops_submitting_and_resume_completes_exactly_once(portal: str, 
     per_job = executions_per_job()
     assert len(per_job) == 600
     assert set(per_job.values()) == {1}
+
+
+def wait_until_closed() -> Counter[str]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        page = client("stepfunctions").list_executions(stateMachineArn=state_machine_arn("staging"))
+        statuses = Counter(e["status"] for e in page["executions"])
+        if "RUNNING" not in statuses:
+            return statuses
+        time.sleep(0.2)
+    pytest.fail("executions still running after 30 s")
+
+
+def test_retry_redoes_only_what_failed_and_status_shows_the_latest_attempt(
+    executing: None, portal: str, tmp_path: Path
+) -> None:
+    client("stepfunctions").update_state_machine(
+        stateMachineArn=state_machine_arn("staging"), definition=CHOICE_MACHINE
+    )
+    assert enqueue("--batch", "flaky").exit_code == 0
+    assert wait_until_closed() == {"SUCCEEDED": len(DATASETS) - 1, "FAILED": 1}
+
+    status = invoke("status", "flaky", "--exit-status")
+    assert status.exit_code == 1
+    assert status.stderr.splitlines()[-1] == "Retry them with: cryoet-release enqueue retry flaky"
+    assert "cryoet-release enqueue retry flaky" in invoke("status", "flaky").stderr  # exit 0, and still said
+
+    planned = json.loads(invoke("--json", "enqueue", "retry", "flaky", "--dry-run").stdout)["attempts"]
+    assert [(a["key"], a["name"].endswith("-r1")) for a in planned] == [("30003", True)]
+    assert invoke("enqueue", "retry", "flaky").exit_code == 0
+    per_job = executions_per_job()
+    assert len(per_job) == len(DATASETS) + 1  # one new execution, for the failed job only
+    (new,) = [name for name in per_job if name.endswith("-r1")]
+    assert NAME.fullmatch(new)
+    assert wait_until_closed() == {"SUCCEEDED": len(DATASETS) - 1, "FAILED": 2}  # it fails again
+
+    report = json.loads(invoke("--json", "status", "flaky").stdout)
+    latest = next(e for e in report["executions"] if e["key"] == "30003")
+    assert (latest["name"], latest["attempt"], latest["state"]) == (new, 1, "FAILED")
+    assert latest["attempts"] == [new.removesuffix("-r1"), new]
+    assert sum(report["counts"].values()) == len(DATASETS)
+    again = json.loads(invoke("--json", "enqueue", "retry", "flaky", "--dry-run").stdout)["attempts"]
+    assert [a["name"] for a in again] == [f"{new.removesuffix('-r1')}-r2"]
+    assert len(executions_per_job()) == len(DATASETS) + 1  # dry runs submit nothing

@@ -42,3 +42,15 @@ def test_oversized_inputs_are_found_by_their_utf8_size() -> None:
     big = JobSpec("2", {"flags": "é" * (MAX_INPUT_BYTES // 2)})  # fewer characters than bytes
     jobs = make_jobs([small, big], TARGET, batch="b", kind="k", image="i", wdl_key="w", memory=1)
     assert [job.key for job in oversized(jobs)] == ["2"]
+
+
+def test_attempt_names_are_valid_deterministic_and_distinct() -> None:
+    from cryoet_release_plugins.enqueue.jobs import attempt_name
+
+    short = execution_name("b1", "validate", "10000")
+    assert attempt_name(short, 1) == f"{short}-r1"
+    long = execution_name("b" * 40, "source-validate", "x" * 60)
+    names = [attempt_name(long, n) for n in range(1, 12)]
+    assert all(NAME.fullmatch(name) for name in names)
+    assert len(set(names)) == len(names)
+    assert names == [attempt_name(long, n) for n in range(1, 12)]

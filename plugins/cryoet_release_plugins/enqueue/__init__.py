@@ -360,6 +360,27 @@ def source_validate(
     )  # fmt: skip
 
 
+@app.command("retry")
+def retry(
+    ctx: typer.Context,
+    batch: Annotated[str, typer.Argument(help="The batch (see `cryoet-release batches`).")],
+    include_aborted: Annotated[
+        bool, typer.Option("--include-aborted", help="Also retry jobs whose latest attempt was ABORTED.")
+    ] = False,
+    parallelism: Parallelism = DEFAULT_PARALLELISM,
+    ledger_dir: LedgerDir = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the new attempts; submit nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before retrying a prod batch.")] = False,
+) -> None:
+    """A new attempt (<name>-r1, -r2, ...) of every job whose latest execution FAILED or TIMED_OUT."""
+    from cryoet_release_plugins.enqueue.run import retry as retry_batch
+
+    retry_batch(
+        ctx.ensure_object(GlobalOptions), batch, parallelism=parallelism, ledger_dir=ledger_dir,
+        include_aborted=include_aborted, dry_run=dry_run, yes=yes,
+    )  # fmt: skip
+
+
 @app.command("resume")
 def resume(
     ctx: typer.Context,

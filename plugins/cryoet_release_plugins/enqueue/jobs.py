@@ -137,6 +137,23 @@ def execution_name(batch: str, kind: str, key: str) -> str:
     return f"{cleaned[: NAME_LIMIT - len(digest) - 1]}-{digest}"
 
 
+def attempt_name(name: str, attempt: int) -> str:
+    """The execution name of a job's later attempt: `<first name>-r<n>`, at most 80 characters (a short hash of
+    the first name replaces its end when it is too long), deterministic."""
+    suffix = f"-r{attempt}"
+    if len(name) + len(suffix) <= NAME_LIMIT:
+        return name + suffix
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[: NAME_LIMIT - len(suffix) - len(digest) - 1]}-{digest}{suffix}"
+
+
+def attempt_input(document: str, name: str, new_name: str) -> str:
+    """The input of a later attempt: the same, but for the output prefix, which is the execution's own."""
+    parsed = json.loads(document)
+    parsed["OutputPrefix"] = parsed["OutputPrefix"].replace(f"/{name}/", f"/{new_name}/")
+    return json.dumps(parsed)
+
+
 def sfn_input(
     target: Target, *, image: str, arguments: Mapping[str, Any], name: str, wdl_key: str, memory: int
 ) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions
 from cryoet_release.errors import AwsError, Interrupted, OperationFailed, UsageError
 from cryoet_release.models import Environment
-from cryoet_release_plugins.batch_status import load_batch
-from cryoet_release_plugins.enqueue.jobs import Job, new_batch_id
+from cryoet_release_plugins.batch_status import collect, load_batch
+from cryoet_release_plugins.enqueue.jobs import Job, attempt_input, attempt_name, new_batch_id
 from cryoet_release_plugins.enqueue.plan import Plan, Request, plan_batch
 from cryoet_release_plugins.enqueue.submit import Outcome, Submission, recorder
 
@@ -115,17 +115,84 @@ def resume(
     with batches.locked(directory, batch):
         ledger = load_batch(directory, batch)  # as it is now that we hold the lock
         ledger.repair_tail()
-        header = ledger.header
-        aws = opts.aws(region=header.region, max_pool_connections=parallelism)
-        if aws.account != header.account:
-            raise AwsError(
-                f"batch {batch} was queued in account {header.account}, but these credentials are for {aws.account}",
-                hint="Use the AWS profile the batch was queued with (--profile)",
-            )
+        aws = _session(opts, ledger, parallelism)
         pending = ledger.pending()
         output.info(f"batch {batch}: {len(ledger.entries) - len(pending)} confirmed started, {len(pending)} to submit")
         jobs = [Job(key=entry.key, name=entry.name, document=entry.document) for entry in pending]
         _submit(aws, ledger, jobs, parallelism, output)
+
+
+RETRIED = frozenset({"FAILED", "TIMED_OUT"})
+
+
+def retry(
+    opts: GlobalOptions,
+    batch: str,
+    *,
+    parallelism: int,
+    ledger_dir: Path | None,
+    include_aborted: bool = False,
+    dry_run: bool = False,
+    yes: bool = False,
+) -> None:
+    """A new attempt of every job whose latest execution FAILED or TIMED_OUT (and ABORTED, `include_aborted`),
+    named `<first name>-r<n>` and recorded in the batch's ledger, then submitted with whatever else the ledger
+    has not seen started (exactly once, as resume)."""
+    output = opts.output
+    opts.config()  # a --config that does not exist is an error here too
+    directory = batches.ledger_dir(ledger_dir, opts.environ)
+    ledger = load_batch(directory, batch)
+    aws = _session(opts, ledger, parallelism)
+    wanted = RETRIED | ({"ABORTED"} if include_aborted else set())
+    failed = {state.name for state in collect(aws, ledger, parallelism=parallelism) if state.state in wanted}
+    again = [entry for entry in ledger.latest() if entry.name in failed]
+    attempts = [
+        (entry, name, attempt_input(entry.document, entry.name, name))
+        for entry in again
+        for name in [attempt_name(entry.job, entry.attempt + 1)]
+    ]
+    if dry_run:
+        output.result(
+            {
+                "batch": batch,
+                "dry_run": True,
+                "attempts": [{"name": n, "key": e.key, "retry_of": e.name} for e, n, _ in attempts],
+            },
+            lambda: output.table(
+                ["new execution name", "job", "failed attempt"],
+                ([name, entry.key, entry.name] for entry, name, _ in attempts),
+                title=f"dry run: retry of {batch} would submit {len(attempts)} new attempt(s)",
+            ),
+        )
+        return
+    if not attempts:
+        output.info(f"batch {batch}: no job's latest attempt failed; nothing to retry")
+        return
+    if ledger.header.environment == Environment.PROD.value and not yes:
+        if not _interactive():
+            raise UsageError("retrying a prod batch asks for confirmation: run it on a terminal, or pass --yes")
+        _ask(f"Submit {len(attempts)} new attempt(s) of batch {batch}'s failed jobs to PROD?")
+    with batches.locked(directory, batch):
+        ledger = load_batch(directory, batch)  # as it is now that we hold the lock
+        ledger.repair_tail()
+        latest = {entry.name for entry in ledger.latest()}
+        ledger.add_attempts(attempt for attempt in attempts if attempt[0].name in latest)
+        pending = ledger.pending()
+        output.info(f"batch {batch}: {len(attempts)} new attempt(s); {len(pending)} to submit")
+        jobs = [Job(key=entry.key, name=entry.name, document=entry.document) for entry in pending]
+        _submit(aws, ledger, jobs, parallelism, output)
+
+
+def _session(opts: GlobalOptions, ledger: batches.Ledger, parallelism: int) -> cloud.Aws:
+    """A session in the batch's region, refused when its account is not the batch's."""
+    aws = opts.aws(region=ledger.header.region, max_pool_connections=parallelism)
+    if aws.account != ledger.header.account:
+        raise AwsError(
+            f"batch {ledger.batch} was queued in account {ledger.header.account}, but these credentials are for"
+            f" {aws.account}",
+            hint="Use the AWS profile the batch was queued with (--profile)",
+        )
+    return aws
 
 
 def _submit(aws: cloud.Aws, ledger: batches.Ledger, jobs: Sequence[Job], parallelism: int, output: Output) -> None:
