@@ -175,6 +175,7 @@ def _document(ledger: batches.Ledger, states: list[JobState]) -> dict[str, Any]:
         "kind": ledger.header.kind,
         "environment": ledger.header.environment,
         "state_machine": ledger.header.state_machine,
+        "images": dict(ledger.header.images),
         "counts": counts(states),
         "closed": not any(state.state == "RUNNING" for state in states),
         "executions": [
@@ -196,21 +197,23 @@ def _document(ledger: batches.Ledger, states: list[JobState]) -> dict[str, Any]:
 
 def _render(ledger: batches.Ledger, states: list[JobState]) -> Any:
     from rich.console import Group
+    from rich.text import Text
 
     tally = counts(states)
     summary = make_table(
         list(tally), [list(tally.values())], title=f"batch {ledger.batch}: {ledger.header.kind}, {len(states)} jobs"
     )
+    images = Text("\n".join(f"{role}: {ref}" for role, ref in ledger.header.images.items()))
     failed = [s for s in states if s.state in CLOSED_WITH_ERROR or (s.state == "NOT_STARTED" and s.error)]
     if not failed:
-        return summary
+        return Group(summary, images)
     region = ledger.header.region
     details = make_table(
         ["execution", "job", "state", "error", "cause", "console"],
         ([s.name, s.key, s.state, s.error, (s.cause or "")[:200], s.console_url(region)] for s in failed),
         title="failed",
     )
-    return Group(summary, details)
+    return Group(summary, images, details)
 
 
 def show_batches(opts: GlobalOptions, ledger_dir: Path | None) -> None:

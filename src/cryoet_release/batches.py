@@ -37,7 +37,7 @@ def ledger_dir(override: Path | None, environ: Mapping[str, str]) -> Path:
     return Path(state) / "cryoet-release" / "batches"
 
 
-def _make_dir(directory: Path) -> None:
+def make_folder(directory: Path) -> None:
     """Raises UsageError naming the folder when it cannot be made (under a file, /proc, no permission)."""
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -45,6 +45,18 @@ def _make_dir(directory: Path) -> None:
             raise PermissionError(13, "Permission denied")
     except OSError as error:
         raise UsageError(f"ledger folder {directory}: {error.strerror or error}") from None
+
+
+def check_folder(directory: Path) -> None:
+    """That a ledger could be written in `directory`, creating nothing. Raises UsageError naming the folder when a
+    file stands in its path, or its nearest existing folder cannot be written (/proc, no permission)."""
+    for folder in (directory, *directory.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise UsageError(f"ledger folder {directory}: {folder} is not a folder")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise UsageError(f"ledger folder {directory}: {folder} cannot be written")
+            return
 
 
 class UnknownBatch(UsageError):
@@ -190,7 +202,7 @@ def create(directory: Path, header: Header, jobs: Iterable[tuple[str, str, str]]
     Raises UsageError if the batch already has a ledger, OperationFailed if it cannot be written (nothing of it
     is left behind then).
     """
-    _make_dir(directory)
+    make_folder(directory)
     path = ledger_path(directory, header.batch)
     entries = {name: Entry(name, key, document, input_hash(document)) for name, key, document in jobs}
     lines = [json.dumps({"type": "batch", **asdict(header), "jobs": len(entries)}, separators=(",", ":"))]
@@ -335,7 +347,7 @@ def list_ledgers(directory: Path) -> tuple[list[Ledger], list[str]]:
 @contextmanager
 def locked(directory: Path, batch: str) -> Iterator[None]:
     """Hold the batch's lock (flock on `<batch>.lock`). Raises OperationFailed if another process holds it."""
-    _make_dir(directory)
+    make_folder(directory)
     with (directory / f"{batch}.lock").open("a+", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

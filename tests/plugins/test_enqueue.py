@@ -383,3 +383,31 @@ def test_configured_repository_and_buckets_are_the_defaults(
     run = json.loads(result.stdout)["executions"][0]["input"]["Input"]["Run"]
     assert run["docker_image_id"] == f"{ACCOUNT}.dkr.ecr.us-west-2.amazonaws.com/my-ingestor:main"
     assert (run["input_bucket"], run["output_bucket"]) == ("cryoet-data-portal-public", "my-out-bucket")
+
+
+def test_a_real_enqueue_says_which_images_it_runs_and_that_the_branch_has_its_own(
+    portal: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", "-b", "db-new-feature", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("enqueue", "db-import", "--include-dataset", "10000")
+    assert result.exit_code == 0, result.output
+    digest = portal["cryoet-staging:main"]
+    assert f"docker_image_id: {INGESTOR}:main ({digest}) (tag by default)" in result.stderr
+    assert (
+        "warning: your branch's image 'db-new-feature' is in the registry, but these jobs run 'main' (the default):"
+        " pass --ecr-tag db-new-feature to run yours" in " ".join(result.stderr.split())
+    )
+    chosen = invoke("enqueue", "db-import", "--include-dataset", "10001", "--ecr-tag", "main")
+    assert "(tag by default)" not in chosen.stderr
+    assert "your branch's image" not in chosen.stderr
+
+
+def test_a_missing_repository_is_named_and_main_is_never_suggested_for_a_build(portal: dict[str, str]) -> None:
+    typo = invoke("enqueue", "db-import", "--include-dataset", "10000", "--ecr-repo", "cryoet-stagin")
+    assert typo.exit_code == 3
+    assert "ECR repository 'cryoet-stagin' does not exist" in typo.stderr
+    assert "Check --ecr-repo" in typo.stderr
+    assert "build --tag main" not in typo.stderr

@@ -58,6 +58,8 @@ class CommonOptions(_Options):
     environment: Environment
     ecr_repo: RepositoryName
     ecr_tag: ImageTag
+    tag_defaulted: bool = False
+    """No --ecr-tag was given: the jobs run `main`, whatever branch the user is on."""
     memory: int = Field(ge=128, le=786_432, description="MB per job")
     parallelism: int = Field(ge=1, le=MAX_PARALLELISM)
     swipe_wdl_key: str = Field(min_length=1, max_length=1024)

@@ -53,7 +53,7 @@ EcrRepo = Annotated[
         help="ECR repository of the image the jobs run [default: images.ingestor.repository, cryoet-staging]."
     ),
 ]
-EcrTag = Annotated[str, typer.Option(help="Image tag the jobs run.")]
+EcrTag = Annotated[str | None, typer.Option(help=f"Image tag the jobs run [default: {DEFAULT_TAG}].")]
 Parallelism = Annotated[int, typer.Option(min=1, max=MAX_PARALLELISM, help="Concurrent submissions (and S3 lookups).")]
 PinDigest = Annotated[
     bool,

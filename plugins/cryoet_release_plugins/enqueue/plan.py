@@ -37,9 +37,10 @@ class Plan:
     environment: str
     account: str
     target: Target
-    images: Mapping[str, str]
-    """Image role (docker_image_id, v2_docker_image_id) -> the reference the jobs run."""
+    images: Images
     jobs: Sequence[Job]
+    notes: Sequence[str] = ()
+    """What the user should read before anything is submitted."""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -47,7 +48,7 @@ class Plan:
             "kind": self.kind,
             "environment": self.environment,
             "state_machine": self.target.state_machine_arn,
-            "images": dict(self.images),
+            "images": dict(self.images.refs),
             "jobs": len(self.jobs),
         }
 
@@ -78,6 +79,14 @@ def resolve_target(aws: cloud.Aws, environment: str, settings: EnvironmentConfig
     )
 
 
+@dataclass(frozen=True)
+class Images:
+    refs: dict[str, str]
+    """Role (docker_image_id, v2_docker_image_id) -> the reference the jobs run."""
+    digests: dict[str, str]
+    """Role -> the digest the tag had when the batch was planned, where it was looked up."""
+
+
 def resolve_images(
     aws: cloud.Aws,
     output: Output,
@@ -87,19 +96,21 @@ def resolve_images(
     tag: str,
     pin: bool,
     check: bool,
-) -> dict[str, str]:
-    """role -> image reference, after checking that the tag exists in every repository the jobs pull from.
+    protected: Sequence[str] = (),
+) -> Images:
+    """The images the jobs run, after checking that the tag exists in every repository they pull from.
 
-    Raises ResourceNotFound for a missing tag; AwsError when --pin-digest cannot read a digest.
+    Raises ResourceNotFound for a missing repository or tag; AwsError when --pin-digest cannot read a digest.
     """
     refs = {
         role: ImageRef(account=registry, region=aws.region, repository=repo, tag=tag)
         for role, repo in repositories.items()
     }
+    tagged = {role: ref.tagged for role, ref in refs.items()}
     if not check and not pin:
-        return {role: ref.tagged for role, ref in refs.items()}
+        return Images(tagged, {})
     try:
-        digests = {
+        found = {
             role: cloud.image_digest(aws, registry_id=registry, repository=ref.repository, tag=tag)
             for role, ref in refs.items()
         }
@@ -110,17 +121,34 @@ def resolve_images(
                 hint=f"Use a profile allowed to describe images in account {registry}, or drop --pin-digest",
             ) from None
         output.warn(f"could not verify tag {tag!r} in the registry of account {registry} (access denied); going on")
-        return {role: ref.tagged for role, ref in refs.items()}
-    missing = [refs[role].tagged for role, digest in digests.items() if digest is None]
+        return Images(tagged, {})
+    missing = [role for role, digest in found.items() if digest is None]
     if missing:
-        raise ResourceNotFound(
-            "image tag not found where the jobs pull from: " + ", ".join(missing),
-            hint=f"Build and push it with: cryoet-release build --tag {tag} --region {aws.region}"
-            " (or pass --skip-image-check)",
-        )
+        _refuse_missing(aws, registry, [refs[role] for role in missing], protected)
+    digests = {role: digest for role, digest in found.items() if digest is not None}
     if pin:
-        return {role: refs[role].model_copy(update={"digest": digests[role]}).pinned for role in refs}
-    return {role: ref.tagged for role, ref in refs.items()}
+        return Images({role: refs[role].model_copy(update={"digest": digests[role]}).pinned for role in refs}, digests)
+    return Images(tagged, digests)
+
+
+def _refuse_missing(aws: cloud.Aws, registry: str, missing: Sequence[ImageRef], protected: Sequence[str]) -> None:
+    """Raises ResourceNotFound naming what is missing (a repository, else the tag) and the way to fix it."""
+    where = f"the registry of account {registry} ({aws.region})"
+    repositories = [
+        ref.repository for ref in missing if cloud.repository(aws, registry_id=registry, name=ref.repository) is None
+    ]
+    if repositories:
+        raise ResourceNotFound(
+            f"ECR repository {', '.join(repr(r) for r in repositories)} does not exist in {where}",
+            hint="Check --ecr-repo (default: the config's images.ingestor.repository) and --region",
+        )
+    tag = missing[0].tag
+    names = ", ".join(ref.tagged for ref in missing)
+    if tag in protected:
+        hint = f"CI publishes {tag!r} on merge to main; check --region, or push a tag of your own and pass --ecr-tag"
+    else:
+        hint = f"Build and push it with: cryoet-release build --tag {tag} --region {aws.region} (or --skip-image-check)"
+    raise ResourceNotFound(f"image tag not found where the jobs pull from: {names}", hint=hint)
 
 
 def check_sizes(jobs: Sequence[Job]) -> None:
@@ -130,8 +158,19 @@ def check_sizes(jobs: Sequence[Job]) -> None:
         raise UsageError(f"{len(too_big)} input(s) exceed Step Functions' {MAX_INPUT_BYTES}-byte limit: {names}")
 
 
-def plan_batch(aws: cloud.Aws, config: ReleaseConfig, request: Request, output: Output, *, batch: str) -> Plan:
-    """Target, images, discovery, then the jobs with their names and exact inputs. Nothing is submitted."""
+def plan_batch(
+    aws: cloud.Aws,
+    config: ReleaseConfig,
+    request: Request,
+    output: Output,
+    *,
+    batch: str,
+    branch_tag: str | None = None,
+) -> Plan:
+    """Target, images, discovery, then the jobs with their names and exact inputs. Nothing is submitted.
+
+    `branch_tag`: the current git branch's tag, to point out when the jobs run the default tag instead.
+    """
     common = request.common
     target = resolve_target(aws, request.environment.value, config.environments[request.environment])
     registry = config.registry_account
@@ -145,9 +184,10 @@ def plan_batch(aws: cloud.Aws, config: ReleaseConfig, request: Request, output: 
         tag=common.ecr_tag,
         pin=common.pin_digest,
         check=not common.skip_image_check,
+        protected=config.protected_tags,
     )
     finder = Finder(aws, common.parallelism, output.warn)
-    specs = request.kind.specs(finder, images)
+    specs = request.kind.specs(finder, images.refs)
     if not specs and not request.kind.found_nothing_is_fine:
         raise UsageError(f"nothing to enqueue: {request.kind.nothing_found()}")
     jobs = make_jobs(
@@ -155,9 +195,28 @@ def plan_batch(aws: cloud.Aws, config: ReleaseConfig, request: Request, output: 
         target,
         batch=batch,
         kind=request.kind.name,
-        image=images["docker_image_id"],
+        image=images.refs["docker_image_id"],
         wdl_key=common.swipe_wdl_key,
         memory=common.memory,
     )
     check_sizes(jobs)
-    return Plan(batch, request.kind.name, request.environment.value, aws.account, target, images, jobs)
+    notes = _branch_note(aws, registry, request, branch_tag) if common.tag_defaulted and branch_tag else []
+    return Plan(batch, request.kind.name, request.environment.value, aws.account, target, images, jobs, notes)
+
+
+def _branch_note(aws: cloud.Aws, registry: str, request: Request, branch_tag: str) -> list[str]:
+    """When the tag was left to default while the current branch has its own tag in the registry, say so."""
+    if branch_tag == request.common.ecr_tag:
+        return []
+    try:
+        pushed = cloud.image_digest(
+            aws, registry_id=registry, repository=request.repositories["docker_image_id"], tag=branch_tag
+        )
+    except AccessDenied:
+        return []
+    if pushed is None:
+        return []
+    return [
+        f"your branch's image {branch_tag!r} is in the registry, but these jobs run {request.common.ecr_tag!r}"
+        f" (the default): pass --ecr-tag {branch_tag} to run yours"
+    ]

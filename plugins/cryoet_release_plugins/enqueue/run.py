@@ -27,13 +27,19 @@ def enqueue(opts: GlobalOptions, request: Request) -> None:
     if prod and not (common.dry_run or common.yes or _interactive()):
         raise UsageError("--environment prod asks for confirmation: run it on a terminal, or pass --yes")
     directory = batches.ledger_dir(common.ledger_dir, opts.environ)
+    # Before any AWS call: a ledger folder that cannot be is a usage error (a dry run only looks, creating nothing).
+    if common.dry_run:
+        batches.check_folder(directory)
+    else:
+        batches.make_folder(directory)
     batch = batches.check_batch_name(common.batch) if common.batch else new_batch_id()
     if not common.dry_run and batches.ledger_path(directory, batch).exists():
         raise UsageError(
             f"batch {batch!r} already exists in {directory}", hint=f"cryoet-release enqueue resume {batch}"
         )
     aws = opts.aws(max_pool_connections=common.parallelism)
-    plan = plan_batch(aws, opts.config().config, request, output, batch=batch)
+    loaded = opts.config()
+    plan = plan_batch(aws, loaded.config, request, output, batch=batch, branch_tag=_branch_tag(loaded.root))
     if not plan.jobs:
         output.warn(f"nothing to enqueue: {request.kind.nothing_found()}")
         output.result({**plan.summary(), "dry_run": common.dry_run, "executions": []}, lambda: None)
@@ -41,6 +47,7 @@ def enqueue(opts: GlobalOptions, request: Request) -> None:
     if common.dry_run:
         _print_plan(output, plan)
         return
+    _announce(output, plan, defaulted=common.tag_defaulted)
     if prod and not common.yes:
         _confirm(output, plan)
     header = batches.Header(
@@ -51,13 +58,35 @@ def enqueue(opts: GlobalOptions, request: Request) -> None:
         account=plan.account,
         state_machine=plan.target.state_machine_arn,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
-        images=dict(plan.images),
+        images=dict(plan.images.refs),
         parameters=common.model_dump(mode="json", exclude={"ledger_dir", "dry_run", "yes"}),
     )
     with batches.locked(directory, batch):
         ledger = batches.create(directory, header, ((job.name, job.key, job.document) for job in plan.jobs))
         output.info(f"batch {batch}: ledger {ledger.path}")
         _submit(aws, ledger, plan.jobs, common.parallelism, output)
+
+
+def _branch_tag(root: Path) -> str | None:
+    """The current git branch as an image tag, if there is one."""
+    from cryoet_release import git
+    from cryoet_release.models import branch_to_tag
+
+    branch = git.current_branch(root)
+    try:
+        return branch_to_tag(branch) if branch else None
+    except ValueError:
+        return None
+
+
+def _announce(output: Output, plan: Plan, *, defaulted: bool) -> None:
+    """Which images the jobs run, said before anything is submitted."""
+    for role, ref in plan.images.refs.items():
+        digest = plan.images.digests.get(role)
+        known = f" ({digest})" if digest and digest not in ref else ""
+        output.info(f"{role}: {ref}{known}{' (tag by default)' if defaulted else ''}")
+    for note in plan.notes:
+        output.warn(note)
 
 
 def _interactive() -> bool:
@@ -67,8 +96,10 @@ def _interactive() -> bool:
 
 def _confirm(output: Output, plan: Plan) -> None:
     output.info(f"About to submit {len(plan.jobs)} {plan.kind} job(s) to PROD:")
-    for key, value in plan.summary().items():
-        output.info(f"  {key}: {value}")
+    output.info(f"  batch: {plan.batch}")
+    output.info(f"  state machine: {plan.target.state_machine_arn}")
+    for role, ref in plan.images.refs.items():
+        output.info(f"  {role}: {ref}")
     _ask("Submit?")
 
 
@@ -253,8 +284,10 @@ def _plan_table(output: Output, plan: Plan) -> None:
         ([job.name, job.key, job.size, *([job.found_at or "-"] if found else [])] for job in plan.jobs),
         title=f"dry run: {len(plan.jobs)} {plan.kind} job(s) on {plan.target.state_machine_arn}",
     )
-    for role, image in plan.images.items():
+    for role, image in plan.images.refs.items():
         output.info(f"{role}: {image}")
+    for note in plan.notes:
+        output.warn(note)
 
 
 def _print_outcomes(output: Output, batch: str, outcomes: Sequence[Outcome]) -> None:
