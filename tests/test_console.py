@@ -50,3 +50,33 @@ def test_a_closed_stderr_never_sends_diagnostics_to_stdout(monkeypatch: pytest.M
 def test_a_closed_stdout_under_json_is_no_crash(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdout", None)
     Output(json_mode=True).result({"a": 1}, lambda: None)
+
+
+ARN = "arn:aws:states:us-west-2:123456789012:execution:cryoet-ingestion-staging-default-wdl:" + "b" * 70
+DIGEST = "sha256:" + "e" * 64
+URL = "https://us-west-2.console.aws.amazon.com/states/home?region=us-west-2#/v2/executions/details/" + ARN
+
+
+def test_piped_output_prints_every_identifier_whole_on_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    Output().table(["batch", "digest", "execution", "console"], [["day1-kinesin-rerun", DIGEST, ARN, URL]])
+    out = capsys.readouterr().out
+    for identifier in ("day1-kinesin-rerun", DIGEST, ARN, URL):
+        assert identifier in out.splitlines()[-2]  # the row: one line, every cell whole
+    assert "…" not in out
+
+
+def test_a_narrow_terminal_folds_identifiers_and_never_cuts_them() -> None:
+    from rich.console import Console
+
+    from cryoet_release.console import make_table
+
+    console = Console(width=80, force_terminal=True, record=True, file=io.StringIO())
+    console.print(make_table(["execution", "digest"], [[ARN, DIGEST]]))
+    text = console.export_text()
+    assert "…" not in text
+    cells = ["".join(line.split("│")[column].strip() for line in text.splitlines() if "│" in line) for column in (1, 2)]
+    assert cells[0].endswith(ARN)
+    assert cells[1].endswith(DIGEST)

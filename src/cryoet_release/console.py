@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
+    from rich.text import Text
 
 
 class Output:
@@ -27,17 +28,15 @@ class Output:
     @property
     def stdout(self) -> Console:
         if self._stdout is None:
-            from rich.console import Console
 
-            self._stdout = Console(file=_open_or_null(sys.stdout), soft_wrap=True)
+            self._stdout = _console(sys.stdout)
         return self._stdout
 
     @property
     def stderr(self) -> Console:
         if self._stderr is None:
-            from rich.console import Console
 
-            self._stderr = Console(file=_open_or_null(sys.stderr), soft_wrap=True)
+            self._stderr = _console(sys.stderr)
         return self._stderr
 
     def info(self, message: str) -> None:
@@ -108,6 +107,17 @@ class Output:
         )
 
 
+def _console(stream: IO[str] | None) -> Console:
+    """A console on the stream. Off a terminal (a pipe, a file) it is as wide as a line needs: identifiers (batch
+    names, tags, digests, ARNs, links) are printed whole, on one line, for whatever reads them."""
+    from rich.console import Console
+
+    console = Console(file=_open_or_null(stream), soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 100_000
+    return console
+
+
 def _open_or_null(stream: IO[str] | None) -> IO[str]:
     """The stream, or the null device when it was closed (2>&- leaves sys.stderr None, and rich would then
     print to stdout, mixing diagnostics into --json)."""
@@ -134,10 +144,19 @@ def make_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: 
     from rich.table import Table
     from rich.text import Text
 
-    # Text, not str: a value such as `[/x]` is data, never rich markup.
+    # Text, not str: a value such as `[/x]` is data, never rich markup. On a narrow terminal a long value is folded
+    # onto more lines, never cut short with an ellipsis: identifiers must stay whole.
     table = Table(title=Text(title) if title else None, title_justify="left")
     for column in columns:
-        table.add_column(Text(column))
+        table.add_column(Text(column), overflow="fold")
     for row in rows:
-        table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
+        table.add_row(*(_cell(cell) for cell in row))
     return table
+
+
+def _cell(value: Any) -> Text:
+    from rich.text import Text
+
+    text = "" if value is None else str(value)
+    # A link is clickable where the terminal supports it (OSC 8), and plain text elsewhere.
+    return Text(text, style=f"link {text}") if text.startswith("https://") else Text(text)
