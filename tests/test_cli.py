@@ -125,3 +125,18 @@ def test_no_credentials_is_exit_3_with_what_to_do(probe: None, aws: str, monkeyp
     assert result.exit_code == 3
     assert result.stderr.startswith("error: no AWS credentials found\n")
     assert "aws sso login" in result.stderr
+
+
+def test_every_summary_is_whole_and_every_option_says_what_it_does() -> None:
+    from cryoet_release.cli import build_app, command_tree
+
+    pending = [("", command_tree(build_app()))]
+    while pending:
+        path, command = pending.pop()
+        listing = invoke(*path.split(), "--help").stdout
+        if getattr(command, "commands", None):
+            section = listing.split("Commands:", 1)[1]
+            assert "..." not in section, f"a summary is cut in `{path} --help`:\n{section}"
+            pending += [(f"{path} {name}".strip(), sub) for name, sub in command.commands.items()]
+        undocumented = [p.name for p in command.params if p.param_type_name == "option" and not getattr(p, "help", "")]
+        assert not undocumented, f"{path or 'root'}: {undocumented}"

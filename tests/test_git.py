@@ -34,7 +34,7 @@ def test_branch_revision_and_remote(tmp_path: Path) -> None:
     git(tmp_path, "add", "f")
     git(tmp_path, "commit", "-q", "-m", "one")
     git(tmp_path, "remote", "add", "origin", "https://bot:secret@example.org/r.git")
-    assert default_tag(tmp_path) == "feature-fast_import"
+    assert default_tag(tmp_path, {}) == "feature-fast_import"
     first = revision(tmp_path)
     assert first is not None
     assert not first.dirty
@@ -45,11 +45,36 @@ def test_branch_revision_and_remote(tmp_path: Path) -> None:
     assert remote_url(tmp_path) == "https://example.org/r.git"
     git(tmp_path, "checkout", "-q", "--detach")
     with pytest.raises(UsageError, match="detached HEAD or not a repository"):
-        default_tag(tmp_path)
+        default_tag(tmp_path, {})
 
 
 def test_outside_git(tmp_path: Path) -> None:
     assert revision(tmp_path) is None
     assert remote_url(tmp_path) is None
     with pytest.raises(UsageError, match="pass --tag"):
-        default_tag(tmp_path)
+        default_tag(tmp_path, {})
+
+
+@pytest.mark.parametrize(
+    ("environ", "tag"),
+    [
+        ({"GITHUB_ACTIONS": "true", "GITHUB_REF_NAME": "feature/x"}, "feature-x"),
+        ({"GITHUB_ACTIONS": "true", "GITHUB_HEAD_REF": "Fix/Thing", "GITHUB_REF_NAME": "12/merge"}, "fix-thing"),
+        ({"GITHUB_REF_NAME": "feature/x"}, None),  # outside Actions, the checkout's own branch
+    ],
+)
+def test_in_github_actions_the_tag_is_the_workflows_branch_even_on_a_detached_head(
+    tmp_path: Path, environ: dict[str, str], tag: str | None
+) -> None:
+    subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path)], check=True)
+    (tmp_path / "f").write_text("x")
+    subprocess.run(["git", "-C", str(tmp_path), "add", "f"], check=True)
+    subprocess.run(
+        ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@e.org", "commit", "-qm", "x"], check=True
+    )
+    subprocess.run(["git", "-C", str(tmp_path), "checkout", "-q", "--detach"], check=True)
+    if tag is None:
+        with pytest.raises(UsageError, match="detached HEAD"):
+            default_tag(tmp_path, environ)
+    else:
+        assert default_tag(tmp_path, environ) == tag

@@ -33,7 +33,7 @@ def build(
 
     opts = ctx.ensure_object(GlobalOptions)
     request = BuildRequest(
-        tag=tag if tag is not None else git.default_tag(opts.config().root),
+        tag=tag if tag is not None else git.default_tag(opts.config().root, opts.environ),
         image=image or [],
         region=opts.region,
         platform=platform,

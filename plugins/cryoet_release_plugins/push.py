@@ -27,7 +27,7 @@ def push(
 
     opts = ctx.ensure_object(GlobalOptions)
     request = ReleaseRequest(
-        tag=tag if tag is not None else git.default_tag(opts.config().root),
+        tag=tag if tag is not None else git.default_tag(opts.config().root, opts.environ),
         image=image or [],
         region=opts.region,
         create_repository=create_repository,

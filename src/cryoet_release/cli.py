@@ -171,7 +171,7 @@ def _own_version() -> str:
 
 
 def config_show(ctx: typer.Context) -> None:
-    """Print the effective config and where each value came from (default, file, env, flag)."""
+    """Print the effective config. Each value with where it came from: default, file, env or flag."""
     opts: GlobalOptions = ctx.ensure_object(GlobalOptions)
     loaded = opts.config()
     flat = loaded.flat()
@@ -245,7 +245,7 @@ def create_app(loaded: Sequence[plugin_registry.Plugin]) -> typer.Typer:
 
     @app.command("plugins")
     def list_plugins(ctx: typer.Context) -> None:
-        """List installed plugins: name, distribution, version, module, status."""
+        """List the installed plugins. Name, distribution, version, module and status of each."""
         options = ctx.ensure_object(GlobalOptions)
         options.config()  # a --config that does not exist is an error here too
         output = options.output

@@ -28,14 +28,12 @@ class Output:
     @property
     def stdout(self) -> Console:
         if self._stdout is None:
-
             self._stdout = _console(sys.stdout)
         return self._stdout
 
     @property
     def stderr(self) -> Console:
         if self._stderr is None:
-
             self._stderr = _console(sys.stderr)
         return self._stderr
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -38,9 +39,14 @@ def current_branch(root: Path) -> str | None:
     return branch or None
 
 
-def default_tag(root: Path) -> str:
-    """The current branch as an image tag. Raises UsageError on a detached HEAD or outside git."""
-    branch = current_branch(root)
+def default_tag(root: Path, environ: Mapping[str, str]) -> str:
+    """The current branch as an image tag; under GitHub Actions, whose checkouts are often a detached HEAD, the
+    branch the workflow runs for (GITHUB_HEAD_REF on a pull request, else GITHUB_REF_NAME).
+
+    Raises UsageError when there is no branch (a detached HEAD outside CI, or no repository).
+    """
+    ci_branch = environ.get("GITHUB_HEAD_REF") or environ.get("GITHUB_REF_NAME")
+    branch = ci_branch if environ.get("GITHUB_ACTIONS") == "true" and ci_branch else current_branch(root)
     if branch is None:
         raise UsageError(f"no current git branch in {root} (detached HEAD or not a repository): pass --tag")
     try:

@@ -411,3 +411,20 @@ def test_a_missing_repository_is_named_and_main_is_never_suggested_for_a_build(p
     assert "ECR repository 'cryoet-stagin' does not exist" in typo.stderr
     assert "Check --ecr-repo" in typo.stderr
     assert "build --tag main" not in typo.stderr
+
+
+def test_validate_queues_only_ids_that_are_datasets(portal: dict[str, str]) -> None:
+    result = invoke("enqueue", "validate", "10000", "20002", "777")
+    assert result.exit_code == 0, result.output
+    assert "not queued: no dataset_metadata.json for 20002, 777 in s3://cryoet-data-portal-staging/" in result.stderr
+    assert [name.rsplit("-", 1)[1] for name in started_inputs()] == ["10000"]
+    none = invoke("enqueue", "validate", "777")
+    assert none.exit_code == 2
+    assert "nothing to enqueue: none of 777 is a dataset in s3://cryoet-data-portal-staging/" in none.stderr
+
+
+def test_sync_dryrun_is_not_the_tools_dry_run_and_says_so(portal: dict[str, str]) -> None:
+    result = invoke("enqueue", "sync", "--include-dataset", "10000", "--dryrun")
+    assert result.exit_code == 0, result.output
+    assert "--dryrun: the jobs ARE submitted" in " ".join(result.stderr.split())
+    assert len(started_inputs()) == 1

@@ -43,7 +43,9 @@ if TYPE_CHECKING:
     from cryoet_release_plugins.enqueue.jobs import DatasetSelection
     from cryoet_release_plugins.enqueue.kinds import Kind
 
-app = typer.Typer(help="Queue ingestion jobs (Step Functions) that run a chosen image tag.", no_args_is_help=True)
+app = typer.Typer(
+    help="Queue the ingestion jobs that run an image tag. Each is a Step Functions execution.", no_args_is_help=True
+)
 
 # The importer's options that db-import passes on, in its own declaration order (jobs.IMPORT_FLAGS).
 _IMPORTER_OPTIONS = (
@@ -144,7 +146,14 @@ def _selection(
 
 
 def _import_flag(name: str) -> Any:
-    return typer.Option(f"--import-{name}", rich_help_panel="Import")
+    what = (
+        "every kind of metadata"
+        if name == "everything"
+        else name.replace("-", " ").replace("tiltseries", "tilt series")
+    )
+    return typer.Option(
+        f"--import-{name}", help=f"The importer imports {what} (its own flag).", rich_help_panel="Import"
+    )
 
 
 @app.command("db-import")
@@ -193,7 +202,7 @@ def db_import(
     import_tomogram_voxel_spacing: Annotated[bool, _import_flag("tomogram-voxel-spacing")] = False,
     import_everything: Annotated[bool, _import_flag("everything")] = False,
 ) -> None:
-    """One job per dataset: import it into the portal's database (the importer runs the ingestor image)."""
+    """Import datasets into the portal's database. One job per dataset; the importer runs the ingestor image."""
     from cryoet_release.models import BucketName, DatasetId, validate_option
     from cryoet_release_plugins.enqueue.jobs import importer_flags
     from cryoet_release_plugins.enqueue.kinds import DbImport
@@ -261,7 +270,7 @@ def sync(
     ] = None,
     sync_dataset: Annotated[bool, typer.Option(help="Sync the selected datasets (off: depositions only).")] = True,
 ) -> None:
-    """One job per dataset and per deposition: aws s3 sync from the input bucket to the output bucket."""
+    """Copy datasets and depositions between buckets. One aws s3 sync job per dataset and deposition."""
     from cryoet_release.models import BucketName, DatasetId, validate_option
     from cryoet_release.models import Environment as Env
     from cryoet_release_plugins.enqueue.jobs import sync_flags
@@ -276,6 +285,11 @@ def sync(
         depositions=depositions,
         flags=sync_flags(option_order(ctx), delete=delete_files, dryrun=dryrun),
     )
+    if dryrun and not dry_run:
+        ctx.ensure_object(GlobalOptions).output.warn(
+            "--dryrun: the jobs ARE submitted, and each runs `aws s3 sync --dryrun` (copies nothing);"
+            " --dry-run would submit nothing"
+        )
     _submit(
         ctx, kind, environment=environment, ecr_repo=ecr_repo, ecr_tag=ecr_tag, memory=memory,
         parallelism=parallelism, swipe_wdl_key=swipe_wdl_key, pin_digest=pin_digest,
@@ -306,7 +320,7 @@ def validate(
     ledger_dir: LedgerDir = None,
     yes: Yes = False,
 ) -> None:
-    """One job per dataset id: validate the standardized dataset; reports go to <env>_validation in staging."""
+    """Validate standardized datasets. One job per id; reports go to <env>_validation in the staging bucket."""
     from cryoet_release.models import DatasetId, validate_option
     from cryoet_release.models import Environment as Env
     from cryoet_release_plugins.enqueue.kinds import Validate
@@ -344,7 +358,7 @@ def source_validate(
     ledger_dir: LedgerDir = None,
     yes: Yes = False,
 ) -> None:
-    """One job: validate the source data a dataset config describes (on the staging state machine)."""
+    """Validate the source data of a dataset config. One job, on the staging state machine."""
     from cryoet_release.models import BucketName, validate_option
     from cryoet_release.models import Environment as Env
     from cryoet_release_plugins.enqueue.kinds import SourceValidate
@@ -373,7 +387,7 @@ def retry(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the new attempts; submit nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before retrying a prod batch.")] = False,
 ) -> None:
-    """A new attempt (<name>-r1, -r2, ...) of every job whose latest execution FAILED or TIMED_OUT."""
+    """Retry the jobs that failed. A new attempt (<name>-r1, -r2, ...) of each whose latest FAILED or TIMED_OUT."""
     from cryoet_release_plugins.enqueue.run import retry as retry_batch
 
     retry_batch(
@@ -391,7 +405,7 @@ def resume(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the jobs it would submit; submit nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before resuming a prod batch.")] = False,
 ) -> None:
-    """Submit the jobs of a batch not confirmed started, with the same names and inputs (never twice)."""
+    """Submit what a batch has not started. Same names and inputs, so never twice."""
     from cryoet_release_plugins.enqueue.run import resume as resume_batch
 
     opts = ctx.ensure_object(GlobalOptions)
@@ -449,7 +463,7 @@ def queue(
         ),
     ] = False,
 ) -> None:
-    """One standardization job per run that the dataset config's finders find in the input bucket."""
+    """Standardize the runs a dataset config finds. One job per run found in the input bucket."""
     from cryoet_release.models import Environment as Env
     from cryoet_release.models import validate_option
     from cryoet_release_plugins.enqueue.ingest import run_flags

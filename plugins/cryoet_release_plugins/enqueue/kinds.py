@@ -114,6 +114,8 @@ class Validate:
     found_nothing_is_fine: bool = False
 
     def specs(self, finder: Finder, images: Mapping[str, str]) -> list[JobSpec]:
+        """Only ids that are datasets in the input bucket (a missing one is a warning), as db-import checks them."""
+        found = finder.datasets(self.input_bucket, DatasetSelection(include_dataset=list(self.datasets)))
         return [
             JobSpec(
                 dataset,
@@ -125,11 +127,11 @@ class Validate:
                     test_entity="standardized",
                 ),
             )
-            for dataset in dict.fromkeys(self.datasets)
+            for dataset in found
         ]
 
     def nothing_found(self) -> str:
-        return "no dataset id given"
+        return f"none of {', '.join(self.datasets)} is a dataset in s3://{self.input_bucket}/"
 
 
 @dataclass(frozen=True)

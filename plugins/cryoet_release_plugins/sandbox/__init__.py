@@ -6,7 +6,7 @@ import typer
 
 from cryoet_release.context import GlobalOptions
 
-app = typer.Typer(help="Rehearse releases on an embedded AWS emulator (needs cryoet-release[sandbox]).")
+app = typer.Typer(help="Rehearse releases on an embedded AWS emulator. Needs cryoet-release[sandbox].")
 
 
 @app.command("serve")
@@ -14,7 +14,7 @@ def serve(
     ctx: typer.Context,
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 0,
 ) -> None:
-    """Start the emulator seeded as the portal's staging environment; print what to export; run until Ctrl-C."""
+    """Serve the AWS emulator until Ctrl-C. It is seeded as the portal's staging environment; prints what to export."""
     from cryoet_release_plugins.sandbox.emulator import serve_forever
 
     serve_forever(ctx.ensure_object(GlobalOptions), port=port)
@@ -22,7 +22,7 @@ def serve(
 
 @app.command("demo")
 def demo(ctx: typer.Context) -> None:
-    """The release flow on a fresh emulator: build and push (when an engine and a registry are here), enqueue
+    """Run the release flow on a fresh emulator. Build and push (when an engine and a registry are here), enqueue
     db-import of three datasets with the default tag, then the batch's status."""
     from cryoet_release_plugins.sandbox.demo import run_demo
 
