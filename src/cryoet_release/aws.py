@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import functools
+import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +32,12 @@ from cryoet_release.models import AwsRegion, partition_of, validate_as, validati
 
 P = ParamSpec("P")
 R = TypeVar("R")
+log = logging.getLogger("cryoet_release.aws")
+# What -v shows of a call's parameters: the names of things, never an input document, a credential or a token.
+_LOGGED_PARAMETERS = (
+    "Bucket", "Prefix", "Delimiter", "Key", "registryId", "repositoryName", "imageIds", "stateMachineArn",
+    "executionArn", "name",
+)  # fmt: skip
 
 
 class Aws:
@@ -100,12 +108,17 @@ class Aws:
                     **({"signature_version": UNSIGNED} if unsigned else {}),
                 )
                 try:
-                    self._clients[key] = session.client(service, region_name=self.region, config=config)
+                    client = session.client(service, region_name=self.region, config=config)
                 except (ValueError, bce.InvalidRetryConfigurationError) as error:  # botocore's own checks
                     raise UsageError(
                         f"the AWS configuration is not valid: {error}",
                         hint="Check AWS_ENDPOINT_URL, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE and the profile's settings",
                     ) from None
+            if log.isEnabledFor(logging.DEBUG):
+                client.meta.events.register("before-parameter-build", _started)
+                client.meta.events.register("after-call", _finished)
+                client.meta.events.register("after-call-error", _failed)
+            self._clients[key] = client
         return self._clients[key]
 
     @cached_property
@@ -152,6 +165,26 @@ def translate_errors(profile: str | None = None) -> Iterator[None]:
 
 
 ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "403", "Forbidden"}
+
+
+def _started(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
+    context["cryoet_release_began"] = time.monotonic()
+    context["cryoet_release_params"] = {k: params[k] for k in _LOGGED_PARAMETERS if k in params}
+
+
+def _call_line(model: Any, context: Mapping[str, Any]) -> str:
+    took = (time.monotonic() - context.get("cryoet_release_began", time.monotonic())) * 1000
+    shown = " ".join(f"{k}={v}" for k, v in context.get("cryoet_release_params", {}).items())
+    return f"{model.service_model.service_name} {model.name} {shown} ({took:.0f} ms".replace("  (", " (")
+
+
+def _finished(http_response: Any, parsed: Mapping[str, Any], model: Any, context: Mapping[str, Any], **_: Any) -> None:
+    retries = parsed.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+    log.debug("%s, HTTP %s, %s retries)", _call_line(model, context), http_response.status_code, retries)
+
+
+def _failed(exception: BaseException, model: Any, context: Mapping[str, Any], **_: Any) -> None:
+    log.debug("%s, failed: %s)", _call_line(model, context), type(exception).__name__)
 
 
 def aws_call(function: Callable[Concatenate[Aws, P], R]) -> Callable[Concatenate[Aws, P], R]:

@@ -8,6 +8,7 @@ variable: each call says what it needs in its own arguments. Import it inside co
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import re
@@ -26,6 +27,7 @@ from python_on_whales.utils import run, stream_stdout_and_stderr
 
 from cryoet_release.errors import EngineError
 
+logger = logging.getLogger("cryoet_release.engine")
 EngineKind = Literal["docker", "podman"]
 LogSink = Callable[[str], None]
 
@@ -114,6 +116,7 @@ class BuildSpec:
 def build(engine: Engine, spec: BuildSpec, log: LogSink) -> LocalImage:
     """Build one image. BuildKit (docker buildx) and podman stream their steps to `log`. Raises EngineError."""
     context, dockerfile, tags = spec.context, spec.dockerfile, list(spec.tags)
+    logger.debug("%s", build_command(engine.kind, spec))
     try:
         if engine.buildkit or engine.kind == "podman":
             lines = engine.client.build(
@@ -153,6 +156,7 @@ def _require_native(platform_name: str) -> None:
 
 
 def inspect(engine: Engine, reference: str) -> LocalImage | None:
+    logger.debug("%s image inspect %s", engine.kind, reference)
     try:
         image = engine.client.image.inspect(reference)
     except NoSuchImage:
@@ -167,6 +171,7 @@ def inspect(engine: Engine, reference: str) -> LocalImage | None:
 
 def local_tags(engine: Engine) -> list[str]:
     """Every `name:tag` in the engine's image store."""
+    logger.debug("%s image ls", engine.kind)
     try:
         images = engine.client.image.list()
     except DockerException as error:
@@ -175,6 +180,7 @@ def local_tags(engine: Engine) -> list[str]:
 
 
 def tag(engine: Engine, source: str, target: str) -> None:
+    logger.debug("%s", tag_command(engine.kind, source, target))
     try:
         engine.client.image.tag(source, target)
     except DockerException as error:
@@ -184,6 +190,7 @@ def tag(engine: Engine, source: str, target: str) -> None:
 def remove(engine: Engine, references: Sequence[str]) -> None:
     """Untag (and delete when no tag is left) local images; missing ones are ignored."""
     for reference in references:
+        logger.debug("%s image rm %s", engine.kind, reference)
         try:
             engine.client.image.remove(reference)
         except NoSuchImage:
@@ -236,6 +243,7 @@ def logged_in(engine: Engine, host: str, username: str, password: str, root: Pat
         else:
             session = Engine(engine.kind, engine.client, engine.buildkit, authfile=Path(private) / "auth.json")
         login = [*session.client.docker_cmd, "login", *session.auth_args(), "--username", username]
+        logger.debug("%s", login_command(engine.kind, host, username))
         try:
             # python-on-whales' login lets the engine print "Login Succeeded!" on our stdout, where --json's
             # document goes; its run() with the output captured does the same call.
@@ -248,6 +256,7 @@ def logged_in(engine: Engine, host: str, username: str, password: str, root: Pat
 def push(engine: Engine, reference: str, log: LogSink) -> str | None:
     """Push one `name:tag`; returns the manifest digest the registry now holds for it, as the engine reports it."""
     reported = None
+    logger.debug("%s", push_command(engine.kind, reference))
     with tempfile.TemporaryDirectory(prefix="cryoet-release-push-") as private:
         digest_file = Path(private) / "digest"
         try:

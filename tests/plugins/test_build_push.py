@@ -223,6 +223,11 @@ def test_password_never_in_any_argv_during_a_push(
     assert any("push" in argv for argv in seen), "the watcher saw the push"
     assert not any(ECR_PASSWORD in argv for argv in seen)
     assert ECR_PASSWORD not in result.output
+    logged = " ".join(result.stderr.split())  # -v: every engine command, the login without its password
+    assert f"{engine} build --file" in logged
+    assert f"{engine} login --username AWS --password-stdin" in logged
+    assert f"{engine} push " in logged
+    assert "ecr GetAuthorizationToken" in logged
 
 
 def test_docker_daemon_down_is_exit_4_saying_how_to_start_it(

@@ -428,3 +428,23 @@ def test_sync_dryrun_is_not_the_tools_dry_run_and_says_so(portal: dict[str, str]
     assert result.exit_code == 0, result.output
     assert "--dryrun: the jobs ARE submitted" in " ".join(result.stderr.split())
     assert len(started_inputs()) == 1
+
+
+def test_verbose_logs_every_aws_call_without_inputs_or_secrets(portal: dict[str, str]) -> None:
+    result = invoke("-v", "enqueue", "validate", "10000")
+    assert result.exit_code == 0, result.output
+    log = " ".join(result.stderr.split())
+    for call in (
+        "sts GetCallerIdentity",
+        "stepfunctions DescribeStateMachine stateMachineArn=",
+        "s3 ListBuckets",
+        "ecr DescribeImages registryId=123456789012 repositoryName=cryoet-staging",
+        "s3 HeadObject Bucket=cryoet-data-portal-staging Key=10000/dataset_metadata.json",
+        "stepfunctions StartExecution stateMachineArn=",
+    ):
+        assert call in log, call
+    assert "retries)" in log
+    assert '"Input"' not in log  # never an input document
+    assert "testing" not in log  # nor the credentials
+    quiet = invoke("enqueue", "validate", "10001")
+    assert "StartExecution" not in quiet.stderr
