@@ -66,3 +66,9 @@ def test_a_retry_mode_botocore_does_not_know_is_one_usage_error(aws: str, monkey
     monkeypatch.setenv("AWS_RETRY_MODE", "bogus")
     with pytest.raises(UsageError, match="the AWS configuration is not valid"):
         Aws().client("s3")
+
+
+def test_a_misspelt_region_is_refused_with_the_likely_one(aws: str) -> None:
+    with pytest.raises(UsageError, match=r"'us-weest-2' is not an AWS region; did you mean us-west-2\?"):
+        _ = Aws(region="us-weest-2").region
+    assert Aws(region="ap-southeast-7").region == "ap-southeast-7"  # newer than some botocores: no close twin

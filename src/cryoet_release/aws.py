@@ -9,6 +9,7 @@ exception botocore models for it (`client.exceptions.X`). boto3's own credential
 from __future__ import annotations
 
 import base64
+import difflib
 import functools
 import logging
 import os
@@ -85,9 +86,15 @@ class Aws:
                 hint=f"aws configure set region us-west-2{f' --profile {self.profile}' if self.profile else ''}",
             )
         try:
-            return str(validate_as(AwsRegion, region))
+            region = str(validate_as(AwsRegion, region))
         except ValidationError as error:  # a malformed region is bad input, as in build's and push's --region
             raise UsageError(f"region: {validation_problems(error)[0][1]}") from None
+        with translate_errors(self.profile):
+            known = self._core.get_available_regions("s3", partition_of(region))
+        close = difflib.get_close_matches(region, known, n=1)
+        if known and region not in known and close:  # a typo; a region newer than botocore has no close twin
+            raise UsageError(f"region: {region!r} is not an AWS region; did you mean {close[0]}?")
+        return region
 
     def client(self, service: str, *, unsigned: bool = False) -> Any:
         """A client shared by up to `max_pool_connections` threads, with the user's retry settings.

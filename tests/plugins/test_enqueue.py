@@ -231,7 +231,7 @@ def test_wrong_environment_names_what_is_missing(aws: str) -> None:
     assert result.exit_code == 3
     assert "state machine 'cryoet-ingestion-prod-default-wdl' does not exist" in result.stderr
     assert "no swipe-comms bucket" in result.stderr
-    assert "AWS profile is probably wrong for the prod environment" in result.stderr
+    assert "Account 123456789012 in us-west-2 has no prod environment: check the profile" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,10 @@ from cryoet_release_plugins.enqueue.datasets import Finder
 from cryoet_release_plugins.enqueue.jobs import MAX_INPUT_BYTES, CommonOptions, Job, Target, make_jobs, oversized
 from cryoet_release_plugins.enqueue.kinds import Kind
 
-PROFILE_HINT = "The AWS profile is probably wrong for the {environment} environment (--profile / AWS_PROFILE)."
+PROFILE_HINT = (
+    "Account {account} in {region} has no {environment} environment: check the profile (--profile / AWS_PROFILE)"
+    " and the region (--region)"
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class Plan:
 
 def resolve_target(aws: cloud.Aws, environment: str, settings: EnvironmentConfig) -> Target:
     """The state machine and both swipe buckets of the environment; raises ResourceNotFound naming what is missing."""
-    hint = PROFILE_HINT.format(environment=environment)
+    hint = PROFILE_HINT.format(environment=environment, account=aws.account, region=aws.region)
     missing = []
     try:
         arn = cloud.state_machine_arn(aws, settings.state_machine_name(environment))
