@@ -330,9 +330,13 @@ def create_repository(aws: Aws, *, registry_id: str, name: str) -> Repository:
 
 
 @aws_call
-def put_image_manifest(aws: Aws, *, repository: str, tag: str, manifest: str) -> str:
+def put_image_manifest(
+    aws: Aws, *, repository: str, tag: str, manifest: str, digest: str | None = None, media_type: str | None = None
+) -> str:
     """Register an image manifest under a tag (no layers are uploaded); returns its digest."""
-    image = aws.client("ecr").put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)
+    extra = {"imageDigest": digest} if digest else {}
+    extra |= {"imageManifestMediaType": media_type} if media_type else {}
+    image = aws.client("ecr").put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag, **extra)
     return str(image["image"]["imageId"]["imageDigest"])
 
 

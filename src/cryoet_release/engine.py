@@ -57,8 +57,18 @@ class Engine:
     authfile: Path | None = None
     """podman, logged in: the throw-away auth store its login and pushes use (docker's is the client's --config)."""
 
-    def auth_args(self) -> list[str]:
-        return ["--authfile", str(self.authfile)] if self.authfile else []
+    def auth_args(self, host: str) -> list[str]:
+        """podman's options for talking to `host`: the session's auth store, and plain HTTP for a loopback
+        registry (docker treats 127.0.0.0/8 as insecure by itself), so no registries.conf needs editing."""
+        args = ["--authfile", str(self.authfile)] if self.authfile else []
+        if self.kind == "podman" and _loopback(host):
+            args.append("--tls-verify=false")
+        return args
+
+
+def _loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name == "localhost" or name.startswith("127.")
 
 
 def detect() -> EngineKind | None:
@@ -242,7 +252,7 @@ def logged_in(engine: Engine, host: str, username: str, password: str, root: Pat
             session = Engine(engine.kind, DockerClient(client_type="docker", config=private), engine.buildkit)
         else:
             session = Engine(engine.kind, engine.client, engine.buildkit, authfile=Path(private) / "auth.json")
-        login = [*session.client.docker_cmd, "login", *session.auth_args(), "--username", username]
+        login = [*session.client.docker_cmd, "login", *session.auth_args(host), "--username", username]
         logger.debug("%s", login_command(engine.kind, host, username))
         try:
             # python-on-whales' login lets the engine print "Login Succeeded!" on our stdout, where --json's
@@ -263,7 +273,7 @@ def push(engine: Engine, reference: str, log: LogSink) -> str | None:
             if engine.kind == "podman":
                 # podman reports the pushed digest only through --digestfile, which python-on-whales' push lacks.
                 command = [
-                    *engine.client.docker_cmd, "image", "push", *engine.auth_args(),
+                    *engine.client.docker_cmd, "image", "push", *engine.auth_args(reference.split("/", 1)[0]),
                     "--digestfile", str(digest_file), reference,
                 ]  # fmt: skip
                 lines: Iterable[bytes] = (line for _, line in stream_stdout_and_stderr(command))

@@ -319,7 +319,18 @@ def test_a_batch_name_is_used_once_and_batches_lists_newest_first(portal: str, t
 
 
 def validate_ids(count: int) -> list[str]:
-    return [str(40000 + n) for n in range(count)]
+    """`count` dataset ids, each seeded as a dataset (validate queues only those that are)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [str(40000 + n) for n in range(count)]
+    s3 = client("s3")
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(
+            pool.map(
+                lambda d: s3.put_object(Bucket="cryoet-data-portal-staging", Key=f"{d}/dataset_metadata.json"), ids
+            )
+        )
+    return ids
 
 
 def child_enqueue(tmp_path: Path, batch: str, *, file_size_limit: int | None = None) -> subprocess.Popen[str]:
@@ -474,7 +485,10 @@ def interrupt_at(tmp_path: Path, batch: str, started: int) -> tuple[int, str]:
         while time.monotonic() < deadline:
             ready, _, _ = select.select([leader], [], [], 0.01)
             if ready:
-                seen += os.read(leader, 65536)
+                try:
+                    seen += os.read(leader, 65536)
+                except OSError:  # the terminal closed: the command ended before it could be interrupted
+                    pytest.fail(f"{batch}: the enqueue ended by itself: {seen.decode(errors='replace')[-2000:]}")
             if path.exists() and path.read_text().count('"type":"started"') >= started:
                 os.killpg(process.pid, signal.SIGINT)
                 break

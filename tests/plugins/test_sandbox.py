@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import boto3
 
+from tests.components import Registry, require
 from tests.conftest import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,21 +42,34 @@ def path_with_this_python() -> dict[str, str]:
 def test_readme_quick_start_has_two_commands() -> None:
     commands = quick_start()
     assert len(commands) == 2
-    assert commands[0] == "python3 -m pip install '.[sandbox]' && cryoet-release sandbox demo"
-    assert "nox" in commands[1]
+    assert commands[0] == (
+        "python3 -m venv .venv && .venv/bin/pip install -q '.[sandbox]' && .venv/bin/cryoet-release sandbox demo"
+    )
+    assert commands[1] == "python3 -m venv .venv && .venv/bin/pip install -q nox && .venv/bin/nox"
+    assert commands[1] in ROOT.joinpath(".ci", "run").read_text()  # CI runs the README's test command
 
 
 def test_the_readme_main_job_runs_exactly_as_written(tmp_path: Path) -> None:
+    """In a fresh copy of the project (the files git tracks), with a fresh virtual environment."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    project = tmp_path / "project"
+    for name in filter(None, tracked.decode().split("\0")):
+        if (ROOT / name).is_file():
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, project / name)
     env = path_with_this_python()
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
     command = quick_start()[0]  # exactly as written, through a shell, as a reader pastes it
+    began = time.monotonic()
     run = subprocess.run(  # noqa: S602
-        command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+        command, shell=True, cwd=project, env=env, capture_output=True, text=True, timeout=900, check=False
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "sandbox demo done: batch sandbox-" in run.stderr
+    assert "--ecr-tag sandbox-demo --pin-digest" in run.stderr  # the jobs ran the images the demo built
     assert re.search(r"SUCCEEDED.*\n.*\n.*\b3\b", run.stdout), run.stdout[-2000:]
     assert not (tmp_path / "state").exists()  # the demo's ledger lived in its own scratch folder
+    print(f"README's first command, install included: {time.monotonic() - began:.1f} s")
 
 
 def test_demo_json_reports_every_step(aws: str) -> None:
@@ -67,7 +87,24 @@ def test_demo_json_reports_every_step(aws: str) -> None:
     assert build["exit_code"] == 0 or build["skipped"]
 
 
+def read_exports(stdout: Any) -> dict[str, str]:
+    """The `export NAME=value` lines serve prints first, up to the registry's (docker-registry is installed)."""
+    exports: dict[str, str] = {}
+    while "CRYOET_RELEASE_REGISTRY" not in exports:
+        line = stdout.readline()
+        assert line.startswith("export "), line
+        name, value = line.removeprefix("export ").strip().split("=", 1)
+        exports[name] = value
+    return exports
+
+
+def registry_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("cryoet-release-sandbox-registry-*"))
+
+
 def test_serve_seeds_the_staging_environment_and_stops_on_ctrl_c() -> None:
+    require("docker-registry")
+    before = registry_folders()
     env = path_with_this_python()
     server = subprocess.Popen(
         [sys.executable, "-m", "cryoet_release", "sandbox", "serve", "--port", "0"],
@@ -75,8 +112,11 @@ def test_serve_seeds_the_staging_environment_and_stops_on_ctrl_c() -> None:
     )  # fmt: skip
     try:
         assert server.stdout is not None
-        exports = dict(server.stdout.readline().removeprefix("export ").strip().split("=", 1) for _ in range(4))
-        assert set(exports) == {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}
+        exports = read_exports(server.stdout)
+        assert set(exports) == {
+            "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+            "CRYOET_RELEASE_REGISTRY",
+        }  # fmt: skip
         session = boto3.Session(
             aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
@@ -99,7 +139,81 @@ def test_serve_seeds_the_staging_environment_and_stops_on_ctrl_c() -> None:
         for repository in ("cryoet-staging", "apiv2-x86"):
             tags = [i["imageTag"] for i in ecr.list_images(repositoryName=repository)["imageIds"]]
             assert tags == ["main"]
+        children = child_processes(server.pid)
+        assert children, "the registry runs as serve's child"
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
     assert server.returncode == 0
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "a child outlived serve"
+    assert registry_folders() == before  # its temporary folder is gone too
+
+
+def child_processes(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def test_a_port_in_use_is_exit_2_at_once() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "cryoet_release", "sandbox", "serve", "--port", str(port)],
+            env=path_with_this_python(), capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert run.returncode == 2
+    assert run.stderr.splitlines()[0] == f"error: port {port} on 127.0.0.1 is in use"
+    assert "--port" in run.stderr
+
+
+def test_a_rehearsal_from_build_to_the_status_of_your_own_tag(
+    podman_env: dict[str, str], registry: Registry, checkout: Path, tmp_path: Path
+) -> None:
+    """As a user would: serve, then build (the branch's tag), push, enqueue on that tag pinned by digest, status."""
+    require("docker-registry")
+    env = {**path_with_this_python(), **podman_env, "XDG_STATE_HOME": str(tmp_path / "state")}
+    env["CRYOET_RELEASE_ENGINE"] = "podman"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cryoet_release", "sandbox", "serve"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        env.update(read_exports(server.stdout))
+
+        def tool(*args: str) -> subprocess.CompletedProcess[str]:
+            run = subprocess.run(
+                [sys.executable, "-m", "cryoet_release", *args],
+                env=env, cwd=checkout, capture_output=True, text=True, timeout=300, check=False,
+            )  # fmt: skip
+            assert run.returncode == 0, f"{args}: {run.stderr[-3000:]}"
+            return run
+
+        tool("build")  # the branch feature/New-DB: tag feature-new-db
+        tool("push", "--tag", "feature-new-db")
+        queued = json.loads(tool("--json", "enqueue", "db-import", "--include-dataset", "10000",
+                                 "--ecr-tag", "feature-new-db", "--pin-digest").stdout)  # fmt: skip
+        status = json.loads(tool("--json", "status", "--latest", "--watch", "--interval", "1").stdout)
+        assert status["counts"]["SUCCEEDED"] == 1
+        host = env["CRYOET_RELEASE_REGISTRY"]
+        with urllib.request.urlopen(
+            urllib.request.Request(
+                f"http://{host}/v2/cryoet-staging/manifests/feature-new-db",
+                headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+            ),
+            timeout=10,
+        ) as response:
+            digest = response.headers["Docker-Content-Digest"]
+        assert queued["images"]["docker_image_id"].endswith(f"/cryoet-staging@{digest}")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)

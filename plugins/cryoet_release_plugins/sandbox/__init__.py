@@ -22,8 +22,8 @@ def serve(
 
 @app.command("demo")
 def demo(ctx: typer.Context) -> None:
-    """Run the release flow on a fresh emulator. Build and push (when an engine and a registry are here), enqueue
-    db-import of three datasets with the default tag, then the batch's status."""
+    """Run the release flow on a fresh emulator. Build and push under a tag of its own (when an engine and
+    docker-registry are here), enqueue db-import of three datasets on that tag, and show the batch's status."""
     from cryoet_release_plugins.sandbox.demo import run_demo
 
     run_demo(ctx.ensure_object(GlobalOptions))

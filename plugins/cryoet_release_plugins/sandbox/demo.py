@@ -5,16 +5,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +18,7 @@ from cryoet_release import engine as engines
 from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions
 from cryoet_release.errors import EngineError, OperationFailed
-from cryoet_release_plugins.sandbox.emulator import running
+from cryoet_release_plugins.sandbox.emulator import NO_REGISTRY, running
 
 DEMO_TAG = "sandbox-demo"
 DEMO_DATASETS = ("10000", "10001", "10002")
@@ -51,7 +46,7 @@ class Demo:
         """Run one cryoet-release command as a child process; stop the demo if it fails."""
         step = Step(["cryoet-release", *args])
         self.steps.append(step)
-        self.output.info(f"\n[bold]$ {' '.join(step.command)}[/]")
+        self.output.info(f"\n$ {' '.join(step.command)}")
         argv = [sys.executable, "-m", "cryoet_release", *(["--json"] if self.output.json_mode else []), *args]
         completed = subprocess.run(
             argv, cwd=cwd, env={**self.env, **(env or {})}, check=False, timeout=600,
@@ -67,7 +62,7 @@ class Demo:
 
     def skip(self, command: list[str], reason: str) -> None:
         self.steps.append(Step(["cryoet-release", *command], skipped=reason))
-        self.output.info(f"\n[bold]skipping[/] cryoet-release {' '.join(command)}: {reason}")
+        self.output.info(f"\nskipping cryoet-release {' '.join(command)}: {reason}")
 
 
 def run_demo(opts: GlobalOptions) -> None:
@@ -83,21 +78,23 @@ def run_demo(opts: GlobalOptions) -> None:
         output.info(f"AWS emulator on {emulator.endpoint}, seeded as the portal's staging environment")
 
         build = ["build", "--tag", DEMO_TAG]
-        reason = _why_no_images()
+        reason = _why_no_images(emulator.registry)
+        tag = "main"  # seeded in the emulator's ECR: the jobs' images when nothing is built here
         if reason:
             demo.skip(build, reason)
         else:
-            with _local_registry(work) as registry:
-                workspace = _example_checkout(work)
-                engine_env = {"CRYOET_RELEASE_REGISTRY": registry, **_insecure_registry_conf(work, registry)}
-                try:
-                    demo.run(*build, cwd=workspace, env=engine_env)
-                finally:
-                    _remove_demo_images(registry)
+            try:
+                demo.run(*build, cwd=_example_checkout(work))
+                tag = DEMO_TAG  # pushed to the sandbox registry, which registered it in the emulator's ECR
+            finally:
+                _remove_demo_images(emulator.registry or "")
 
         batch = f"sandbox-{secrets.token_hex(3)}"
         includes = [arg for dataset in DEMO_DATASETS for arg in ("--include-dataset", dataset)]
-        demo.run("enqueue", "db-import", "--import-everything", *includes, "--batch", batch, "--parallelism", "3")
+        demo.run(
+            "enqueue", "db-import", "--import-everything", *includes, "--ecr-tag", tag, "--pin-digest",
+            "--batch", batch, "--parallelism", "3",
+        )  # fmt: skip
         demo.run("status", batch, "--watch", "--interval", "1")
         output.result(
             {"emulator": emulator.endpoint, "batch": batch, "steps": [step.as_json() for step in demo.steps]},
@@ -105,14 +102,14 @@ def run_demo(opts: GlobalOptions) -> None:
         )
 
 
-def _why_no_images() -> str | None:
-    """None when an engine answers and a local registry can be started; else why the build step is skipped."""
+def _why_no_images(registry: str | None) -> str | None:
+    """None when an engine answers and the sandbox has a registry; else why the build step is skipped."""
+    if registry is None:
+        return NO_REGISTRY
     try:
         engines.connect(engines.detect())
     except EngineError as error:
         return f"{error.message} ({error.hint})" if error.hint else error.message
-    if shutil.which("docker-registry") is None:
-        return "no local registry to push to: docker-registry is not installed (apt-get install docker-registry)"
     return None
 
 
@@ -124,47 +121,6 @@ def _example_checkout(work: Path) -> Path:
         (workspace / context / "hello.txt").write_text(f"{context} built by cryoet-release sandbox demo\n")
         (workspace / context / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
     return workspace
-
-
-@contextmanager
-def _local_registry(work: Path) -> Iterator[str]:
-    """docker-registry on 127.0.0.1 (no auth: the demo's login step still runs), removed afterwards."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = work / "registry.yml"
-    config.write_text(
-        json.dumps(
-            {
-                "version": 0.1,
-                "log": {"level": "error", "accesslog": {"disabled": True}},
-                "storage": {"filesystem": {"rootdirectory": str(work / "registry")}},
-                "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
-            }
-        )
-    )
-    registry = subprocess.Popen(
-        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1):
-                    break
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        registry.terminate()
-        registry.wait(timeout=20)
-
-
-def _insecure_registry_conf(work: Path, registry: str) -> dict[str, str]:
-    """podman needs to be told that the loopback registry speaks plain HTTP; docker knows it already."""
-    conf = work / "registries.conf"
-    conf.write_text(f'[[registry]]\nlocation = "{registry}"\ninsecure = true\n')
-    return {"CONTAINERS_REGISTRIES_CONF": str(conf)}
 
 
 def _remove_demo_images(registry: str) -> None:

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import logging
 import os
+import secrets
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryoet_release import aws as cloud
 from cryoet_release.config import PORTAL_REGISTRY_ACCOUNT
 from cryoet_release.context import GlobalOptions
-from cryoet_release.errors import UsageError
+from cryoet_release.errors import OperationFailed, UsageError
 
 REGION = "us-west-2"
 DATASETS = ("10000", "10001", "10002", "10004")
@@ -34,16 +42,41 @@ MANIFEST = {
 @dataclass(frozen=True)
 class Emulator:
     endpoint: str
+    registry: str | None = None
+    """host:port of the sandbox's registry, when docker-registry is installed (build and push work then)."""
 
     @property
     def environment(self) -> dict[str, str]:
-        """What a shell (or a child process) needs to talk to this emulator only."""
+        """What a shell (or a child process) needs to talk to this emulator (and its registry) only."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_ACCESS_KEY_ID": "sandbox",
             "AWS_SECRET_ACCESS_KEY": "sandbox",
             "AWS_DEFAULT_REGION": REGION,
+            **({"CRYOET_RELEASE_REGISTRY": self.registry} if self.registry else {}),
         }
+
+
+NO_REGISTRY = "build and push are off: docker-registry is not installed (apt-get install docker-registry)"
+MANIFEST_TYPES = {
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+}
+
+
+def _refuse_busy(port: int) -> None:
+    """A port in use is a usage error, said at once (moto's server would print an error and then hang)."""
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise UsageError(
+                f"port {port} on 127.0.0.1 is in use", hint="Choose another with --port, or --port 0 for any free one"
+            ) from None
 
 
 @contextmanager
@@ -56,6 +89,7 @@ def running(port: int = 0) -> Iterator[Emulator]:
             "the sandbox needs moto's server", hint="Install it with: python3 -m pip install 'cryoet-release[sandbox]'"
         ) from None
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
+    _refuse_busy(port)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     # The emulator is the portal's own account, so the tool's defaults (registry_account) work unchanged.
     with _environment({"MOTO_ACCOUNT_ID": PORTAL_REGISTRY_ACCOUNT}):
@@ -64,14 +98,114 @@ def running(port: int = 0) -> Iterator[Emulator]:
         except OSError as error:
             raise UsageError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
         host, bound = server.get_host_and_port()
-        emulator = Emulator(f"http://{host}:{bound}")
+        endpoint = f"http://{host}:{bound}"
         try:
-            _moto_config(emulator.endpoint, {"stepfunctions": {"execute_state_machine": True}})
-            with _environment(emulator.environment):
-                seed(cloud.Aws(region=REGION))
-            yield emulator
+            _moto_config(endpoint, {"stepfunctions": {"execute_state_machine": True}})
+            with _environment(Emulator(endpoint).environment):
+                aws = cloud.Aws(region=REGION)
+                seed(aws)
+                with _registry(aws) as registry:
+                    yield Emulator(endpoint, registry)
         finally:
             server.stop()
+
+
+@contextmanager
+def _registry(aws: cloud.Aws) -> Iterator[str | None]:
+    """docker-registry on 127.0.0.1 whose push notifications register each pushed manifest and tag in the
+    emulator's ECR (PutImage with the registry's own digest), as pushing to ECR does; None without the program."""
+    program = shutil.which("docker-registry")
+    if program is None:
+        yield None
+        return
+    events = _EventListener(aws)
+    with tempfile.TemporaryDirectory(prefix="cryoet-release-sandbox-registry-") as folder:
+        port = _free_port()
+        config = {
+            "version": 0.1,
+            "log": {"level": "error", "accesslog": {"disabled": True}},
+            "storage": {"filesystem": {"rootdirectory": str(Path(folder) / "data")}, "delete": {"enabled": True}},
+            "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
+            "notifications": {
+                "endpoints": [{"name": "sandbox", "url": events.url, "timeout": "2s", "threshold": 3, "backoff": "1s"}]
+            },
+        }
+        (Path(folder) / "config.yml").write_text(json.dumps(config))
+        process = subprocess.Popen(
+            [program, "serve", str(Path(folder) / "config.yml")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        registry = f"127.0.0.1:{port}"
+        events.registry = registry
+        try:
+            _wait_for_registry(registry)
+            yield registry
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+            events.close()
+
+
+class _EventListener:
+    """The registry's notifications endpoint, on 127.0.0.1: each manifest pushed under a tag goes to ECR."""
+
+    def __init__(self, aws: cloud.Aws) -> None:
+        self.aws = aws
+        self.registry = ""
+        listener = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                listener.record(json.loads(body or b"{}").get("events", []))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/events"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def record(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            target = event.get("target", {})
+            if event.get("action") != "push" or not target.get("tag") or target.get("mediaType") not in MANIFEST_TYPES:
+                continue
+            repository, digest = target["repository"], target["digest"]
+            request = urllib.request.Request(
+                f"http://{self.registry}/v2/{repository}/manifests/{digest}", headers={"Accept": target["mediaType"]}
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the loopback registry
+                manifest = response.read().decode()
+            if cloud.repository(self.aws, registry_id=self.aws.account, name=repository) is None:
+                cloud.create_repository(self.aws, registry_id=self.aws.account, name=repository)
+            cloud.put_image_manifest(
+                self.aws, repository=repository, tag=target["tag"], manifest=manifest, digest=digest,
+                media_type=target["mediaType"],
+            )  # fmt: skip
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_registry(registry: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://{registry}/v2/", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise OperationFailed(f"the sandbox registry on {registry} did not start within {timeout:.0f} s")
 
 
 def _moto_config(endpoint: str, config: Mapping[str, Any]) -> None:
@@ -137,8 +271,15 @@ def serve_forever(opts: GlobalOptions, *, port: int) -> None:
         )
         sys.stdout.flush()  # a parent reading our stdout through a pipe sees the exports now
         opts.output.info(
-            f"AWS emulator on {emulator.endpoint}, seeded as the portal's staging environment. Ctrl-C stops it."
+            f"AWS emulator on {emulator.endpoint}, seeded as the portal's staging environment (account"
+            f" {PORTAL_REGISTRY_ACCOUNT}). Ctrl-C stops it."
         )
+        if emulator.registry:
+            opts.output.info(
+                f"registry on {emulator.registry}: build and push go there, and the emulator's ECR sees each push"
+            )
+        else:
+            opts.output.warn(NO_REGISTRY)
         try:
             stop.wait()
         except KeyboardInterrupt:
