@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryoet_release import aws as cloud
 from cryoet_release import batches
@@ -139,18 +140,35 @@ def resume(
             ),
         )
         return
-    if ledger.header.environment == Environment.PROD.value and ledger.pending() and not yes:
-        if not _interactive():
-            raise UsageError("resuming a prod batch asks for confirmation: run it on a terminal, or pass --yes")
-        _ask(f"Submit the {len(ledger.pending())} unconfirmed {ledger.header.kind} job(s) of batch {batch} to PROD?")
+    if ledger.pending():
+        _ask_for_prod(ledger, yes=yes, doing="resuming", jobs=f"the {len(ledger.pending())} unconfirmed job(s)")
     with batches.locked(directory, batch):
         ledger = load_batch(directory, batch)  # as it is now that we hold the lock
-        ledger.repair_tail()
-        aws = _session(opts, ledger, parallelism)
-        pending = ledger.pending()
-        output.info(f"batch {batch}: {len(ledger.entries) - len(pending)} confirmed started, {len(pending)} to submit")
-        jobs = [Job(key=entry.key, name=entry.name, document=entry.document) for entry in pending]
-        _submit(aws, ledger, jobs, parallelism, output)
+        _submit_pending(_session(opts, ledger, parallelism), ledger, parallelism, output)
+
+
+def _ask_for_prod(ledger: batches.Ledger, *, yes: bool, doing: str, jobs: str) -> None:
+    """A prod batch asks first, as enqueue does: a question on a terminal, and off one --yes is required."""
+    if ledger.header.environment != Environment.PROD.value or yes:
+        return
+    if not _interactive():
+        raise UsageError(f"{doing} a prod batch asks for confirmation: run it on a terminal, or pass --yes")
+    _ask(f"Submit {jobs} of batch {ledger.batch} ({ledger.header.kind}) to PROD?")
+
+
+def _submit_pending(
+    aws: cloud.Aws, ledger: batches.Ledger, parallelism: int, output: Output, planned: Sequence[Any] = ()
+) -> None:
+    """Under the batch's lock: plan the `planned` new attempts, then submit whatever the ledger has not seen
+    started (each exactly once: same names, same inputs)."""
+    ledger.repair_tail()
+    ledger.add_attempts(planned)
+    pending = ledger.pending()
+    output.info(
+        f"batch {ledger.batch}: {len(ledger.entries) - len(pending)} confirmed started, {len(pending)} to submit"
+    )
+    jobs = [Job(key=entry.key, name=entry.name, document=entry.document) for entry in pending]
+    _submit(aws, ledger, jobs, parallelism, output)
 
 
 RETRIED = frozenset({"FAILED", "TIMED_OUT"})
@@ -199,19 +217,12 @@ def retry(
     if not attempts:
         output.info(f"batch {batch}: no job's latest attempt failed; nothing to retry")
         return
-    if ledger.header.environment == Environment.PROD.value and not yes:
-        if not _interactive():
-            raise UsageError("retrying a prod batch asks for confirmation: run it on a terminal, or pass --yes")
-        _ask(f"Submit {len(attempts)} new attempt(s) of batch {batch}'s failed jobs to PROD?")
+    _ask_for_prod(ledger, yes=yes, doing="retrying", jobs=f"{len(attempts)} new attempt(s) of failed jobs")
     with batches.locked(directory, batch):
         ledger = load_batch(directory, batch)  # as it is now that we hold the lock
-        ledger.repair_tail()
         latest = {entry.name for entry in ledger.latest()}
-        ledger.add_attempts(attempt for attempt in attempts if attempt[0].name in latest)
-        pending = ledger.pending()
-        output.info(f"batch {batch}: {len(attempts)} new attempt(s); {len(pending)} to submit")
-        jobs = [Job(key=entry.key, name=entry.name, document=entry.document) for entry in pending]
-        _submit(aws, ledger, jobs, parallelism, output)
+        output.info(f"batch {batch}: {len(attempts)} new attempt(s) of the jobs that failed")
+        _submit_pending(aws, ledger, parallelism, output, [a for a in attempts if a[0].name in latest])
 
 
 def _session(opts: GlobalOptions, ledger: batches.Ledger, parallelism: int) -> cloud.Aws:
