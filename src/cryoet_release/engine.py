@@ -26,6 +26,7 @@ from python_on_whales.exceptions import NoSuchImage
 from python_on_whales.utils import run, stream_stdout_and_stderr
 
 from cryoet_release.errors import EngineError
+from cryoet_release.models import loopback
 
 logger = logging.getLogger("cryoet_release.engine")
 EngineKind = Literal["docker", "podman"]
@@ -61,14 +62,9 @@ class Engine:
         """podman's options for talking to `host`: the session's auth store, and plain HTTP for a loopback
         registry (docker treats 127.0.0.0/8 as insecure by itself), so no registries.conf needs editing."""
         args = ["--authfile", str(self.authfile)] if self.authfile else []
-        if self.kind == "podman" and _loopback(host):
+        if self.kind == "podman" and loopback(host):
             args.append("--tls-verify=false")
         return args
-
-
-def _loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    return name == "localhost" or name.startswith("127.")
 
 
 def detect() -> EngineKind | None:

@@ -75,3 +75,18 @@ def strip_credentials(url: str) -> str:
         return url  # scp-like `git@github.com:org/repo.git` holds a user name, never a secret
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def changed_since(root: Path, revision: str, path: Path) -> bool | None:
+    """Whether `path` differs between `revision` and the working tree (later commits and uncommitted edits
+    alike); None when this checkout does not have that revision."""
+    if _git(root, "cat-file", "-e", f"{revision}^{{commit}}") is None:
+        return None
+    try:
+        run = subprocess.run(
+            ["git", "-C", str(root), "diff", "--quiet", revision, "--", str(path)],
+            capture_output=True, timeout=30, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return {0: False, 1: True}.get(run.returncode)

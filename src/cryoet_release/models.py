@@ -120,6 +120,12 @@ class ImageRef(BaseModel):
         return self.tagged
 
 
+def loopback(host: str) -> bool:
+    """A registry `host[:port]` on this machine's loopback, which speaks plain HTTP."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name == "localhost" or name.startswith("127.")
+
+
 def branch_to_tag(branch: str) -> str:
     """Turn a git branch name into a valid image tag, as docker/metadata-action does.
 

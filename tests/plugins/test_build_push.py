@@ -6,6 +6,7 @@ What landed is read back through the registry's HTTP API, never from the tool's 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -274,7 +275,6 @@ def token_files(*roots: Path) -> list[Path]:
 def test_sigterm_during_a_push_leaves_no_token_on_disk(
     podman: str, registry: Registry, checkout: Path, repositories: None, tmp_path: Path
 ) -> None:
-    import os
     import signal
     import subprocess
     import sys
@@ -326,7 +326,6 @@ def test_json_is_one_document_even_when_the_engine_talks(
     engine: str, registry: Registry, checkout: Path, repositories: None
 ) -> None:
     """In a real process (the engine's own stdout is the tool's): `Login Succeeded!` never reaches stdout."""
-    import os
     import subprocess
     import sys
 
@@ -336,3 +335,33 @@ def test_json_is_one_document_even_when_the_engine_talks(
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["images"][0]["status"] == "pushed"
+
+
+def test_queue_says_when_the_config_differs_from_the_one_in_the_image(
+    podman: str, registry: Registry, checkout: Path, aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The jobs read the dataset config from their image: a copy changed since the build is pointed out."""
+    from tests.portal import seed
+
+    seed(environments=("staging",))
+    configs = checkout / "ingestion_tools" / "dataset_configs"
+    configs.mkdir()
+    (checkout / "ingestion_tools" / "scripts").mkdir()
+    (checkout / "ingestion_tools" / "scripts" / "standardize_dirs.py").write_text("")
+    (configs / "c.yaml").write_text("standardization_config:\n  source_prefix: nothing/here\n")
+    git(checkout, "add", ".")
+    git(checkout, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "config")
+    assert invoke("build", "--tag", "cfg", "--image", "ingestor").exit_code == 0
+
+    def queue() -> str:
+        result = invoke(
+            "enqueue", "queue", "../dataset_configs/c.yaml", "cryoetportal-rawdatasets-dev", "out",
+            "--ecr-tag", "cfg", "--skip-image-check", "--dry-run",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return " ".join(result.stderr.split())
+
+    monkeypatch.chdir(checkout / "ingestion_tools" / "scripts")
+    assert "differs from the revision the image was built from" not in queue()
+    (configs / "c.yaml").write_text("standardization_config:\n  source_prefix: elsewhere\n")
+    assert "ingestion_tools/dataset_configs/c.yaml differs from the revision the image was built from" in queue()

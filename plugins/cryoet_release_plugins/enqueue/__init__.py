@@ -5,6 +5,7 @@ way: command -> `kinds` (what to look up, how each job's arguments are made) -> 
 submit, report). The heavy modules are imported inside the commands so that `--help` stays light.
 """
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -491,6 +492,7 @@ def queue(
             for name in ("--filter-dataset-name", "--exclude-dataset-name", "--filter-run-name", "--exclude-run-name")
         },
         skip_until_run_name=skip_until_run_name,
+        reads_from_image=Path(os.path.abspath(config_file)) if warning is None else None,  # in a portal checkout
     )  # fmt: skip
     _submit(
         ctx, kind, environment=environment, ecr_repo=ecr_repo, ecr_tag=ecr_tag, memory=memory,

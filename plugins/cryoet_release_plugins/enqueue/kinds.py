@@ -34,6 +34,12 @@ class Kind(Protocol):
         ...
 
     @property
+    def reads_from_image(self) -> Path | None:
+        """A file of the user's that the jobs read from their image instead (queue's dataset config), to compare
+        with the revision the image was built from; None for the kinds that read nothing so."""
+        ...
+
+    @property
     def found_nothing_is_fine(self) -> bool:
         """True: finding nothing ends the command with a warning and exit 0 (as the old `queue` did); False: it
         is a usage error (exit 2)."""
@@ -56,6 +62,7 @@ class DbImport:
     anonymous: bool
     name: str = "db-import"
     found_nothing_is_fine: bool = False
+    reads_from_image: None = None
 
     def specs(self, finder: Finder, images: Mapping[str, str]) -> list[JobSpec]:
         datasets = finder.datasets(self.bucket, self.selection, unsigned=self.anonymous)
@@ -89,6 +96,7 @@ class Sync:
     flags: str
     name: str = "sync"
     found_nothing_is_fine: bool = False
+    reads_from_image: None = None
 
     def specs(self, finder: Finder, images: Mapping[str, str]) -> list[JobSpec]:
         paths = []
@@ -112,6 +120,7 @@ class Validate:
     output_dir: str
     name: str = "validate"
     found_nothing_is_fine: bool = False
+    reads_from_image: None = None
 
     def specs(self, finder: Finder, images: Mapping[str, str]) -> list[JobSpec]:
         """Only ids that are datasets in the input bucket (a missing one is a warning), as db-import checks them."""
@@ -141,6 +150,7 @@ class SourceValidate:
     output_bucket: str
     name: str = "source-validate"
     found_nothing_is_fine: bool = False
+    reads_from_image: None = None
 
     def specs(self, finder: Finder, images: Mapping[str, str]) -> list[JobSpec]:
         arguments = jobs.validate_arguments(
@@ -172,6 +182,7 @@ class Queue:
     filters: Mapping[str, Sequence[str]]
     """filter_dataset_name, exclude_dataset_name, filter_run_name, exclude_run_name -> regexes."""
     skip_until_run_name: str | None
+    reads_from_image: Path | None = None
     name: str = "queue"
     found_nothing_is_fine: bool = True
 

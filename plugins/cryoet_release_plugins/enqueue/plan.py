@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryoet_release import aws as cloud
 from cryoet_release.config import EnvironmentConfig, ReleaseConfig
 from cryoet_release.console import Output
-from cryoet_release.errors import AccessDenied, AwsError, ResourceNotFound, UsageError
+from cryoet_release.errors import AccessDenied, AwsError, OperationFailed, ResourceNotFound, UsageError
 from cryoet_release.models import Environment, ImageRef
 from cryoet_release_plugins.enqueue.datasets import Finder
 from cryoet_release_plugins.enqueue.jobs import MAX_INPUT_BYTES, CommonOptions, Job, Target, make_jobs, oversized
@@ -189,6 +190,8 @@ def plan_batch(
         check=not common.skip_image_check,
         protected=config.protected_tags,
     )
+    if request.kind.reads_from_image is not None:
+        _warn_if_changed_since_build(aws, config, request, images, request.kind.reads_from_image, output)
     finder = Finder(aws, common.parallelism, output.warn)
     specs = request.kind.specs(finder, images.refs)
     if not specs and not request.kind.found_nothing_is_fine:
@@ -205,6 +208,44 @@ def plan_batch(
     check_sizes(jobs)
     notes = _branch_note(aws, registry, request, branch_tag) if common.tag_defaulted and branch_tag else []
     return Plan(batch, request.kind.name, request.environment.value, aws.account, target, images, jobs, notes)
+
+
+REVISION_LABEL = "org.opencontainers.image.revision"
+
+
+def _warn_if_changed_since_build(
+    aws: cloud.Aws, config: ReleaseConfig, request: Request, images: Images, local: Path, output: Output
+) -> None:
+    """The jobs read `local` from their image: say so when the user's copy differs from the revision the image
+    was built from (the label build writes), in the working tree or in later commits."""
+    from cryoet_release import git, oci
+    from cryoet_release.config import find_git_root
+
+    root = find_git_root(local.parent)
+    if root is None:
+        return
+    repository = request.repositories["docker_image_id"]
+    host = ImageRef.registry_host(config.registry_account, aws.region, config.registry)
+    reference = images.digests.get("docker_image_id") or request.common.ecr_tag
+    try:
+        login = cloud.registry_login(aws, registry_id=config.registry_account)
+        labels = oci.image_labels(host, repository, reference, login.username, login.password)
+    except (AwsError, OperationFailed) as error:
+        output.warn(f"could not read which revision {repository}:{reference} was built from: {error.message}")
+        return
+    revision = labels.get(REVISION_LABEL, "").removesuffix("-dirty")
+    if not revision or revision == "unknown":
+        return
+    changed = git.changed_since(root, revision, local)
+    if changed is None:
+        output.warn(
+            f"the image was built from {revision[:12]}, which this checkout does not have: {local.name} may differ"
+        )
+    elif changed:
+        output.warn(
+            f"{local.relative_to(root)} differs from the revision the image was built from ({revision[:12]}):"
+            " the jobs read the image's copy, not yours (build and push it, or commit and let CI publish it)"
+        )
 
 
 def _branch_note(aws: cloud.Aws, registry: str, request: Request, branch_tag: str) -> list[str]:
