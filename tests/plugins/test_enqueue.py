@@ -448,3 +448,43 @@ def test_verbose_logs_every_aws_call_without_inputs_or_secrets(portal: dict[str,
     assert "testing" not in log  # nor the credentials
     quiet = invoke("enqueue", "validate", "10001")
     assert "StartExecution" not in quiet.stderr
+
+
+def test_ctrl_c_at_the_prod_prompt_is_exit_130_and_submits_nothing(portal: dict[str, str]) -> None:
+    import os
+    import pty
+    import select
+    import signal
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cryoet_release", "enqueue", "db-import", "--environment", "prod",
+         "--include-dataset", "10000"],
+        stdin=follower, stdout=follower, stderr=follower, env=os.environ.copy(), start_new_session=True,
+    )  # fmt: skip
+    os.close(follower)
+    seen = b""
+    try:
+        while b"Submit?" not in seen:
+            ready, _, _ = select.select([leader], [], [], 30)
+            assert ready, f"no prompt within 30 s: {seen!r}"
+            seen += os.read(leader, 4096)
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=60)
+        while select.select([leader], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        process.kill()
+        os.close(leader)
+    assert process.returncode == 130, seen
+    assert b"Aborted!" not in seen
+    assert b"interrupted" in seen.split(b"Submit?")[-1]
+    assert started_inputs("prod") == {}
