@@ -4,6 +4,7 @@ expected document written out here, key for key, as DESIGN.md's contract says.""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -308,7 +309,15 @@ def test_prod_on_a_terminal_shows_the_plan_and_asks(
     portal: dict[str, str], answer: str, code: int, started: int
 ) -> None:
     """A real pseudo-terminal: the prompt appears, and only a yes submits."""
-    import os
+    returncode, seen = answer_the_prod_prompt(lambda leader, pid: os.write(leader, f"{answer}\n".encode()))
+    assert b"About to submit 1 db-import job(s) to PROD" in seen
+    assert returncode == code
+    assert len(started_inputs("prod")) == started
+
+
+def answer_the_prod_prompt(answer: Callable[[int, int], Any]) -> tuple[int, bytes]:
+    """A prod enqueue on a pseudo-terminal; once it asks, `answer(terminal, process id)`. Returns the exit code and
+    everything the terminal showed."""
     import pty
     import select
     import subprocess
@@ -318,7 +327,7 @@ def test_prod_on_a_terminal_shows_the_plan_and_asks(
     process = subprocess.Popen(
         [sys.executable, "-m", "cryoet_release", "enqueue", "db-import", "--environment", "prod",
          "--include-dataset", "10000"],
-        stdin=follower, stdout=subprocess.PIPE, stderr=follower, env=os.environ.copy(),
+        stdin=follower, stdout=follower, stderr=follower, env=os.environ.copy(), start_new_session=True,
     )  # fmt: skip
     os.close(follower)
     seen = b""
@@ -326,17 +335,21 @@ def test_prod_on_a_terminal_shows_the_plan_and_asks(
         while b"Submit?" not in seen:
             ready, _, _ = select.select([leader], [], [], 30)
             assert ready, f"no prompt within 30 s: {seen!r}"
-            chunk = os.read(leader, 4096)
-            assert chunk, seen
-            seen += chunk
-        os.write(leader, f"{answer}\n".encode())
+            seen += os.read(leader, 4096)
+        answer(leader, process.pid)
         process.wait(timeout=60)
+        while select.select([leader], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            seen += chunk
     finally:
         process.kill()
         os.close(leader)
-    assert b"About to submit 1 db-import job(s) to PROD" in seen
-    assert process.returncode == code
-    assert len(started_inputs("prod")) == started
+    return process.returncode, seen
 
 
 def test_jobs_pull_from_the_portal_registry_whatever_the_profile(
@@ -451,40 +464,10 @@ def test_verbose_logs_every_aws_call_without_inputs_or_secrets(portal: dict[str,
 
 
 def test_ctrl_c_at_the_prod_prompt_is_exit_130_and_submits_nothing(portal: dict[str, str]) -> None:
-    import os
-    import pty
-    import select
     import signal
-    import subprocess
-    import sys
 
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cryoet_release", "enqueue", "db-import", "--environment", "prod",
-         "--include-dataset", "10000"],
-        stdin=follower, stdout=follower, stderr=follower, env=os.environ.copy(), start_new_session=True,
-    )  # fmt: skip
-    os.close(follower)
-    seen = b""
-    try:
-        while b"Submit?" not in seen:
-            ready, _, _ = select.select([leader], [], [], 30)
-            assert ready, f"no prompt within 30 s: {seen!r}"
-            seen += os.read(leader, 4096)
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=60)
-        while select.select([leader], [], [], 0.5)[0]:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-    finally:
-        process.kill()
-        os.close(leader)
-    assert process.returncode == 130, seen
+    returncode, seen = answer_the_prod_prompt(lambda leader, pid: os.killpg(pid, signal.SIGINT))
+    assert returncode == 130, seen
     assert b"Aborted!" not in seen
     assert b"interrupted" in seen.split(b"Submit?")[-1]
     assert started_inputs("prod") == {}
