@@ -1,4 +1,4 @@
-"""One enqueue, start to end: plan -> (dry run: print) -> confirm -> ledger -> submit -> report. And resume."""
+"""One enqueue, start to end: plan -> (dry run: print) -> confirm -> ledger -> submit -> report; resume and retry."""
 
 from __future__ import annotations
 
