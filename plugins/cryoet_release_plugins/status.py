@@ -1,11 +1,11 @@
 """`cryoet-release status BATCH` and `cryoet-release batches`: what was queued, and what became of it."""
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cryoet_release.context import GlobalOptions
+from cryoet_release_plugins.options import DEFAULT_PARALLELISM, LedgerDir, Parallelism
 
 # A group whose callback is the command: interspersed arguments let options follow the BATCH argument.
 app = typer.Typer(
@@ -15,11 +15,6 @@ app = typer.Typer(
 )
 batches_app = typer.Typer(help="List the batches queued from this machine, newest first.", subcommand_metavar="")
 
-LedgerDir = Annotated[
-    Path | None,
-    typer.Option(help="Where batch ledgers live (default: $XDG_STATE_HOME/cryoet-release/batches).", file_okay=False),
-]
-
 
 @app.callback(invoke_without_command=True)
 def status(
@@ -28,7 +23,7 @@ def status(
     latest: Annotated[bool, typer.Option("--latest", help="The newest batch.")] = False,
     watch: Annotated[bool, typer.Option("--watch", help="Refresh until every execution is closed.")] = False,
     interval: Annotated[float, typer.Option(min=1, max=3600, help="Seconds between refreshes with --watch.")] = 10,
-    parallelism: Annotated[int, typer.Option(min=1, max=256, help="Concurrent lookups.")] = 20,
+    parallelism: Parallelism = DEFAULT_PARALLELISM,
     ledger_dir: LedgerDir = None,
     exit_status: Annotated[
         bool,

@@ -47,14 +47,14 @@ def make_folder(directory: Path) -> None:
         raise UsageError(f"ledger folder {directory}: {error.strerror or error}") from None
 
 
-def check_folder(directory: Path) -> None:
-    """That a ledger could be written in `directory`, creating nothing. Raises UsageError naming the folder when a
-    file stands in its path, or its nearest existing folder cannot be written (/proc, no permission)."""
+def check_folder(directory: Path, *, writable: bool = True) -> None:
+    """That a ledger could be (`writable`) or be read in `directory`, creating nothing. Raises UsageError naming the
+    folder when a file stands in its path, or its nearest existing folder cannot be written (/proc, no permission)."""
     for folder in (directory, *directory.parents):
         if folder.exists():
             if not folder.is_dir():
                 raise UsageError(f"ledger folder {directory}: {folder} is not a folder")
-            if not os.access(folder, os.W_OK | os.X_OK):
+            if writable and not os.access(folder, os.W_OK | os.X_OK):
                 raise UsageError(f"ledger folder {directory}: {folder} cannot be written")
             return
 
@@ -327,11 +327,7 @@ def list_ledgers(directory: Path) -> tuple[list[Ledger], list[str]]:
 
     Raises UsageError when the folder cannot be one (a file stands in its path).
     """
-    for folder in (directory, *directory.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise UsageError(f"ledger folder {directory}: {folder} is not a folder")
-            break
+    check_folder(directory, writable=False)
     ledgers, problems = [], []
     for path in sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else ():
         try:

@@ -14,7 +14,6 @@ import typer
 from cryoet_release.context import GlobalOptions
 from cryoet_release_plugins.enqueue.ingest import WithIngestOptions, given_ingest_options
 from cryoet_release_plugins.enqueue.options import (
-    DEFAULT_PARALLELISM,
     DEFAULT_TAG,
     DEFAULTS,
     RAW_DATA_BUCKET,
@@ -27,8 +26,6 @@ from cryoet_release_plugins.enqueue.options import (
     FilterDatasets,
     IncludeDataset,
     KeepsOptionOrder,
-    LedgerDir,
-    Parallelism,
     PinDigest,
     S3Prefix,
     SkipImageCheck,
@@ -38,6 +35,7 @@ from cryoet_release_plugins.enqueue.options import (
     option_order,
     wdl_key_option,
 )
+from cryoet_release_plugins.options import DEFAULT_PARALLELISM, LedgerDir, Parallelism
 
 if TYPE_CHECKING:
     from cryoet_release.config import ReleaseConfig

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from cryoet_release.models import DatasetId, Environment, ImageTag, RepositoryName
-from cryoet_release_plugins.enqueue.options import MAX_PARALLELISM
+from cryoet_release_plugins.options import MAX_PARALLELISM
 
 # Step Functions' limit on the size of an execution input, in bytes (UTF-8).
 MAX_INPUT_BYTES = 262_144

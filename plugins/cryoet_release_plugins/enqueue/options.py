@@ -1,4 +1,4 @@
-"""The options the enqueue subcommands share, each default written once.
+"""The options the enqueue subcommands share, each default written once (with cryoet_release_plugins.options).
 
 Kept free of pydantic and boto3: `--help` and shell completion import this module and nothing heavier.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -29,8 +28,6 @@ DEFAULTS = {
     "queue": KindDefaults("standardize_dirs.wdl-v0.0.1.wdl", 24000),
 }
 DEFAULT_TAG = "main"
-DEFAULT_PARALLELISM = 20
-MAX_PARALLELISM = 256
 RAW_DATA_BUCKET = "cryoetportal-rawdatasets-dev"
 
 
@@ -54,7 +51,6 @@ EcrRepo = Annotated[
     ),
 ]
 EcrTag = Annotated[str | None, typer.Option(help=f"Image tag the jobs run [default: {DEFAULT_TAG}].")]
-Parallelism = Annotated[int, typer.Option(min=1, max=MAX_PARALLELISM, help="Concurrent submissions (and S3 lookups).")]
 PinDigest = Annotated[
     bool,
     typer.Option(
@@ -70,10 +66,6 @@ DryRun = Annotated[
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before submitting to prod.")]
 BatchName = Annotated[
     str | None, typer.Option("--batch", help="Batch name (default: UTC time + random); names the ledger.")
-]
-LedgerDir = Annotated[
-    Path | None,
-    typer.Option(help="Where batch ledgers live (default: $XDG_STATE_HOME/cryoet-release/batches).", file_okay=False),
 ]
 S3Prefix = Annotated[
     str, typer.Option(help="List datasets under this key prefix (a plain string prefix: 100 lists 10000/, 10001/).")
