@@ -32,9 +32,10 @@ from tests.components import start_moto_process as start_moto
 from cryoet_release import batches
 from cryoet_release.aws import Aws
 from cryoet_release.console import Output
-from cryoet_release_plugins.enqueue.datasets import Finder
-from cryoet_release_plugins.enqueue.jobs import DatasetSelection, Job, JobSpec, Target, make_jobs
-from cryoet_release_plugins.enqueue.submit import Submission, recorder
+from cryoet_release.contract import Job, Target, make_jobs
+from cryoet_release.kinds import JobSpec
+from cryoet_release.lookup import DatasetSelection, Lookup
+from cryoet_release.submission import Submission, recorder
 
 REGION = "us-west-2"
 MACHINE = "bench-default-wdl"
@@ -129,7 +130,7 @@ def main() -> None:
                 )
             )
         cpu, wall = time.process_time(), time.perf_counter()
-        finder = Finder(Aws(region=REGION, max_pool_connections=20), parallelism=20, warn=print)
+        finder = Lookup(Aws(region=REGION, max_pool_connections=20), parallelism=20, warn=print)
         found = finder.datasets("plan", DatasetSelection())
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         assert len(found) == args.datasets

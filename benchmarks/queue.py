@@ -8,7 +8,7 @@ Run from the repository root as a module (a script named queue.py would shadow t
 One deposition of --datasets datasets x --runs runs x --files files per run, found as deposition_10301 finds them:
 datasets by `source_glob: *`, runs by `source_glob: {dataset_name}/*`. Two contenders, interleaved, each timed
 --repetitions times from the config file to the list of runs:
-- cryoet-release: `discovery.discover_runs` over `AwsStorage` (a level-by-level delimiter walk, each listing once,
+- cryoet-release: `finders.discover_runs` over `S3Storage` (a level-by-level delimiter walk, each listing once,
   the datasets and the directories of a level concurrently, --parallelism 20);
 - the old pattern (enqueue_runs.py queue, SPEC §6-§8): one dataset after the other, and per source what s3fs's glob
   does for a pattern without `**` (fsspec `_glob` -> `_find(maxdepth)` -> `_isdir`/`_info`/`_walk` -> `_ls` per
@@ -48,15 +48,10 @@ from botocore.httpsession import URLLib3Session
 from tests.components import start_moto_process as start_moto
 
 from cryoet_release.aws import Aws
-from cryoet_release_plugins.enqueue.runs import (
-    AwsStorage,
-    DatasetConfig,
-    LiteralNames,
-    SourceGlob,
-    discover_runs,
-    glob_regex,
-    load_config,
-)
+from cryoet_release.lookup import S3Storage as AwsStorage
+from cryoet_release_plugins.enqueue.dataset_configs.config import DatasetConfig, LiteralNames, SourceGlob, load_config
+from cryoet_release_plugins.enqueue.dataset_configs.finders import discover_runs
+from cryoet_release_plugins.enqueue.dataset_configs.glob import glob_regex
 
 REGION: Final = "us-west-2"
 BUCKET = "bench-rawdatasets"

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cryoet_release.cli import build_app
+from cryoet_release.context import Process
 
 REGION = "us-west-2"
 MOTO_ACCOUNT = "123456789012"
@@ -76,9 +77,13 @@ def _isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
-def invoke(*args: str, entry_points: Iterable[EntryPoint] | None = None, input: str | None = None) -> Result:
-    """Run the CLI in-process with the installed plugins (or exactly `entry_points`)."""
-    return CliRunner().invoke(build_app(entry_points), list(args), input=input, catch_exceptions=False)
+def invoke(
+    *args: str, entry_points: Iterable[EntryPoint] | None = None, input: str | None = None, terminal: bool = False
+) -> Result:
+    """Run the CLI in-process with the installed plugins (or exactly `entry_points`). `terminal`: stdin is taken for
+    a terminal a person types `input` into (the prompts' logic, without a pseudo-terminal)."""
+    process = (lambda: Process(stdin_is_terminal=True)) if terminal else Process
+    return CliRunner().invoke(build_app(entry_points, process), list(args), input=input, catch_exceptions=False)
 
 
 SSO_PROFILE = """[profile portal]

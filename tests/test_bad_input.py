@@ -296,7 +296,7 @@ CASES = [
         ("enqueue", "db-import", "--include-dataset", "99999"), {}, 2, "nothing to enqueue", id="db-import-no-dataset"
     ),
     pytest.param(("enqueue", "validate", "not-an-id"), {}, 2, "'not-an-id'", id="validate-not-an-id"),
-    pytest.param(("enqueue", "validate"), {}, 2, "dataset_ids", id="validate-no-dataset"),
+    pytest.param(("enqueue", "validate"), {}, 2, "DATASET_ID", id="validate-no-dataset"),
     pytest.param(
         ("enqueue", "source-validate", "cfg.yaml", "bad bucket"), {}, 2, "'bad bucket'", id="source-validate-bucket"
     ),
@@ -599,7 +599,7 @@ def test_a_value_that_looks_like_a_global_option_is_the_option_value(world: Worl
     args = ("enqueue", "sync", "--include-dataset", "10000", option, pattern, "--dry-run")
     table = invoke(*args)
     assert table.exit_code == 0, table.output
-    assert table.stdout.startswith("dry run: 1 sync job(s)"), table.stdout  # a table, not a JSON document
+    assert table.stdout.startswith("dry run: 1 sync job on"), table.stdout  # a table, not a JSON document
     with pytest.raises(json.JSONDecodeError):
         json.loads(table.stdout)
     assert "DEBUG" not in table.stderr  # -v did not turn on debug logging

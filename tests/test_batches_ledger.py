@@ -70,8 +70,13 @@ def test_a_batch_is_created_once_and_locked_by_one(tmp_path: Path) -> None:
         pass
 
 
-def test_ledger_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert batches.ledger_dir(None, {"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "cryoet-release" / "batches"
+def test_ledger_folder_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from cryoet_release.context import GlobalOptions
+    from cryoet_release_plugins.batch.ledgers import folder
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert folder(GlobalOptions(), None) == tmp_path / "cryoet-release" / "batches"
+    monkeypatch.delenv("XDG_STATE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert batches.ledger_dir(None, {}) == tmp_path / ".local" / "state" / "cryoet-release" / "batches"
-    assert batches.ledger_dir(tmp_path / "x", {"XDG_STATE_HOME": "/elsewhere"}) == tmp_path / "x"
+    assert folder(GlobalOptions(), None) == tmp_path / ".local" / "state" / "cryoet-release" / "batches"
+    assert folder(GlobalOptions(), tmp_path / "x") == tmp_path / "x"

@@ -84,7 +84,11 @@ def test_explicit_path_and_env_variable(repo: Path, tmp_path: Path) -> None:
         ("protected_tags = 'main'\n", "protected_tags: Input should be a valid list"),
         ("protected_tags = ['.bad']\n", "protected_tags.0: '.bad' is not valid"),
         ("registry_account = '12'\n", "registry_account: '12' is not valid"),
-        ("engine = 'containerd'\n", "engine: Input should be 'docker' or 'podman'"),
+        (
+            "engine = 'containerd'\n",
+            "engine: 'containerd' is not a registered container engine; registered: docker, podman",
+        ),
+        ("registry_account = 'abc'\n", "registry_account: 'abc' is not valid: an AWS account id is exactly 12 digits"),
         (
             "[images.ingestor]\nrepository = 'UPPER'\n",
             "images.ingestor.repository: 'UPPER' is not a valid ECR",

@@ -1,4 +1,5 @@
-"""The engine module's own logic: command renderings, where auth stores live, and engines that are missing.
+"""The engines' own logic: command renderings, where auth stores live, the registry of engines, and engines that are
+missing.
 
 Builds and pushes on real engines are in tests/plugins/test_build_push.py.
 """
@@ -11,12 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from cryoet_release import engine
+from cryoet_release import engines
+from cryoet_release.context import Process
+from cryoet_release.engines.base import BuildSpec, auth_root, remove_stale_auth
+from cryoet_release.engines.docker import Docker
+from cryoet_release.engines.podman import Podman
 from cryoet_release.errors import EngineError
 
 
 def test_dry_run_renderings_are_shell_quoted() -> None:
-    spec = engine.BuildSpec(
+    spec = BuildSpec(
         context=Path("/src/my app"),
         dockerfile=Path("/src/my app/Dockerfile"),
         tags=["r/x:t1"],
@@ -24,22 +29,27 @@ def test_dry_run_renderings_are_shell_quoted() -> None:
         build_args={"K": "v"},
         platform="linux/amd64",
     )
-    assert engine.build_command("podman", spec) == (
+    assert Podman.build_command(spec) == (
         "podman build --file '/src/my app/Dockerfile' --platform linux/amd64 --tag r/x:t1 --label 'a=b c' "
         "--build-arg K=v '/src/my app'"
     )
-    assert engine.login_command("docker", "h:5000", "AWS") == (
+    assert Docker.login_command("h:5000", "AWS") == (
         "docker login --username AWS --password-stdin h:5000  # password on stdin"
     )
-    assert engine.push_command("docker", "h/r:t") == "docker push h/r:t"
-    assert engine.tag_command("podman", "a:1", "b:2") == "podman tag a:1 b:2"
+    assert Docker.push_command("h/r:t") == "docker push h/r:t"
+    assert Podman.tag_command("a:1", "b:2") == "podman tag a:1 b:2"
 
 
-def test_auth_stores_live_in_the_private_runtime_folder_else_the_state_folder(tmp_path: Path) -> None:
-    assert engine.auth_root({"XDG_RUNTIME_DIR": str(tmp_path)}) == tmp_path / "cryoet-release"
-    gone = tmp_path / "not-there"
-    state = {"XDG_RUNTIME_DIR": str(gone), "XDG_STATE_HOME": str(tmp_path / "state")}
-    assert engine.auth_root(state) == tmp_path / "state" / "cryoet-release" / "auth"
+def test_auth_stores_live_in_the_private_runtime_folder_else_the_state_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    process = Process()
+    assert auth_root(process.runtime_dir(), process.state_dir()) == tmp_path / "cryoet-release"
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "not-there"))
+    process = Process()
+    assert auth_root(process.runtime_dir(), process.state_dir()) == tmp_path / "state" / "cryoet-release" / "auth"
 
 
 def test_only_the_auth_stores_of_processes_that_are_gone_are_removed(tmp_path: Path) -> None:
@@ -50,18 +60,23 @@ def test_only_the_auth_stores_of_processes_that_are_gone_are_removed(tmp_path: P
     for folder in (stale, alive):
         folder.mkdir()
         (folder / "auth.json").write_text("{}")
-    assert engine.remove_stale_auth(tmp_path) == [stale]
+    assert remove_stale_auth(tmp_path) == [stale]
     assert not stale.exists()
     assert alive.exists()
 
 
+def test_the_engines_are_read_from_their_registry() -> None:
+    assert engines.names() == ["docker", "podman"]
+    assert engines.registered() == {"docker": Docker, "podman": Podman}
+
+
 @pytest.mark.parametrize("kind", ["docker", "podman"])
 def test_an_engine_that_is_not_installed_says_how_to_install_it(
-    kind: engine.EngineKind, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    kind: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(EngineError) as caught:
-        engine.connect(kind)
+        engines.connect(kind)
     assert caught.value.message == f"{kind} is not installed (not on PATH)"
     assert caught.value.hint is not None
     assert f"apt-get install {'docker.io' if kind == 'docker' else 'podman'}" in caught.value.hint
@@ -69,6 +84,6 @@ def test_an_engine_that_is_not_installed_says_how_to_install_it(
 
 def test_no_engine_at_all(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert engine.detect() is None
-    with pytest.raises(EngineError, match="no container engine"):
-        engine.connect()
+    with pytest.raises(EngineError) as caught:
+        engines.connect()
+    assert caught.value.message == "no container engine: docker is not installed; podman is not installed"

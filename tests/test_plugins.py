@@ -68,6 +68,7 @@ def test_third_party_plugin_shows_in_help_runs_and_is_listed(tmp_path: Path, mon
     listed = json.loads(invoke("--json", "plugins").stdout)["plugins"]
     hello = next(p for p in listed if p["name"] == "hello")
     assert hello == {
+        "group": "cryoet_release.plugins",
         "name": "hello",
         "distribution": "portal-hello",
         "version": "1.2.3",

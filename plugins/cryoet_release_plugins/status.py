@@ -31,7 +31,7 @@ def status(
     ] = False,
 ) -> None:
     """Counts by state, the failed executions with their error and console link; --watch until all are closed."""
-    from cryoet_release_plugins.batch_status import show_status
+    from cryoet_release_plugins.status_view import show_status
 
     show_status(
         ctx.ensure_object(GlobalOptions),
@@ -48,6 +48,6 @@ def status(
 @batches_app.callback(invoke_without_command=True)
 def list_batches(ctx: typer.Context, ledger_dir: LedgerDir = None) -> None:
     """Every batch in the ledger folder: when, what, where, and how many jobs were confirmed started."""
-    from cryoet_release_plugins.batch_status import show_batches
+    from cryoet_release_plugins.status_view import show_batches
 
     show_batches(ctx.ensure_object(GlobalOptions), ledger_dir)

@@ -156,7 +156,7 @@ def translate_errors(profile: str | None = None) -> Iterator[None]:
     except bce.NoRegionError:
         raise RegionError("no AWS region: pass --region or set AWS_REGION") from None
     except bce.EndpointConnectionError as error:
-        raise AwsError(f"cannot reach AWS at {error.kwargs.get('endpoint_url', '?')}") from None
+        raise AwsError(f"cannot reach AWS at {error.kwargs.get('endpoint_url', '?')}") from error
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")
@@ -247,6 +247,17 @@ def object_exists(aws: Aws, bucket: str, key: str, *, unsigned: bool = False) ->
             return False
         raise
     return True
+
+
+@aws_call
+def folder_exists(aws: Aws, bucket: str, prefix: str) -> bool:
+    """Whether any key starts with `prefix` (one ListObjectsV2 of at most one key). Raises ResourceNotFound."""
+    s3 = aws.client("s3")
+    try:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+    except s3.exceptions.NoSuchBucket:
+        raise ResourceNotFound(f"S3 bucket {bucket!r} does not exist in this account") from None
+    return int(listed.get("KeyCount", 0)) > 0
 
 
 @aws_call
@@ -378,12 +389,23 @@ def create_state_machine(aws: Aws, *, name: str, definition: str, role_arn: str)
     return str(created["stateMachineArn"])
 
 
+class ExecutionExists(AwsError):
+    """StartExecution refused: an execution of that name exists (ours, whose response was lost, or another's)."""
+
+
+@aws_call
 def start_execution(aws: Aws, *, state_machine: str, name: str, document: str) -> tuple[str, str]:
     """StartExecution; returns the execution ARN and its start date (ISO 8601).
 
-    Errors are botocore's own (after its retries), so callers can record the code of each failed job.
+    Raises ExecutionExists when an execution of that name exists and is closed or has another input (Step Functions
+    answers an identical running one as a success). Other errors are translated (see translate_errors) with
+    botocore's own as their cause, so callers can record the code of each failed job (see error_code).
     """
-    response = aws.client("stepfunctions").start_execution(stateMachineArn=state_machine, name=name, input=document)
+    sfn = aws.client("stepfunctions")
+    try:
+        response = sfn.start_execution(stateMachineArn=state_machine, name=name, input=document)
+    except sfn.exceptions.ExecutionAlreadyExists as error:
+        raise ExecutionExists(f"an execution named {name} exists: {error}") from error
     return str(response["executionArn"]), response["startDate"].isoformat()
 
 
@@ -396,6 +418,7 @@ class Execution:
     input: str | None = None
     error: str | None = None
     cause: str | None = None
+    stop_date: str | None = None
 
 
 def execution_arn(state_machine: str, name: str) -> str:
@@ -420,14 +443,17 @@ def describe_execution(aws: Aws, arn: str) -> Execution | None:
         input=found.get("input"),
         error=found.get("error"),
         cause=found.get("cause"),
+        stop_date=found["stopDate"].isoformat() if found.get("stopDate") else None,
     )
 
 
 def error_code(error: BaseException) -> str:
-    """A short code for a failed AWS call: the service's error code, else the exception's type."""
-    if isinstance(error, ClientError):
-        return _code(error) or "ClientError"
-    return type(error).__name__
+    """A short code for a failed AWS call: the service's error code, else the exception's type (botocore's own, when
+    it was translated)."""
+    cause = error.__cause__ if isinstance(error, AwsError) and error.__cause__ is not None else error
+    if isinstance(cause, ClientError):
+        return _code(cause) or "ClientError"
+    return type(cause).__name__
 
 
 def _code(error: Exception) -> str:

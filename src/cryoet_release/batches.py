@@ -29,14 +29,6 @@ BATCH_NAME = re.compile(r"[0-9A-Za-z_-]{1,40}")
 SUFFIX = ".jsonl"
 
 
-def ledger_dir(override: Path | None, environ: Mapping[str, str]) -> Path:
-    """--ledger-dir, else $XDG_STATE_HOME/cryoet-release/batches, else ~/.local/state/cryoet-release/batches."""
-    if override is not None:
-        return override
-    state = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "cryoet-release" / "batches"
-
-
 def make_folder(directory: Path) -> None:
     """Raises UsageError naming the folder when it cannot be made (under a file, /proc, no permission)."""
     try:

@@ -4,7 +4,7 @@ import copy
 import os
 import signal
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -13,8 +13,9 @@ from typer.core import TyperGroup
 
 from cryoet_release import plugins as plugin_registry
 from cryoet_release.console import Output
-from cryoet_release.context import GlobalOptions
+from cryoet_release.context import GlobalOptions, Process
 from cryoet_release.errors import ExitCode, PluginLoadError, ReleaseError, Terminated
+from cryoet_release.params import ClickException, apply_rules
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -36,7 +37,12 @@ def _given_anywhere(ctx: Any, param: Any, value: Any) -> None:
 
 
 def _attach_global_options(command: Any, globals_: Sequence[Any]) -> None:
-    """Give `command` and every command below it a copy of each global option its own options do not shadow."""
+    """Give `command` and every command below it, now or when a group makes it later (a plugin may build its
+    subcommands when used), a copy of each global option its own options do not shadow, and the rules every
+    parameter follows (params.apply_rules)."""
+    if getattr(command, "cryoet_release_prepared", False):
+        return
+    command.cryoet_release_prepared = True
     taken = {opt for param in command.params for opt in getattr(param, "opts", [])}
     for option in globals_:
         if not taken.intersection(option.opts):
@@ -44,8 +50,20 @@ def _attach_global_options(command: Any, globals_: Sequence[Any]) -> None:
             copied.expose_value = False
             copied.callback = _given_anywhere
             command.params.append(copied)
-    for child in getattr(command, "commands", {}).values():
-        _attach_global_options(child, globals_)
+    for param in command.params:
+        apply_rules(param)
+    if hasattr(command, "commands"):
+        make = command.get_command
+
+        def get_command(ctx: Any, name: str) -> Any:
+            found = make(ctx, name)
+            if found is not None:
+                _attach_global_options(found, globals_)
+            return found
+
+        command.get_command = get_command
+        for child in command.commands.values():
+            _attach_global_options(child, globals_)
 
 
 class ReleaseGroup(TyperGroup):
@@ -57,6 +75,8 @@ class ReleaseGroup(TyperGroup):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for param in self.params:
+            apply_rules(param)
         self._globals = [param for param in self.params if param.name in GLOBAL_OPTIONS]
         for command in self.commands.values():
             _attach_global_options(command, self._globals)
@@ -95,13 +115,8 @@ class ReleaseGroup(TyperGroup):
                 result = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
             except typer.Abort:
                 result = _fail(None, argv, "interrupted", ExitCode.INTERRUPTED)
-            except Exception as error:
-                # click's own usage errors (UsageError, BadParameter, ...): typer does not export their classes.
-                message = getattr(error, "format_message", None)
-                if message is None or not hasattr(error, "exit_code"):
-                    raise
-                code = ExitCode(getattr(error, "exit_code", ExitCode.USAGE))
-                result = _fail(getattr(error, "ctx", None), argv, message(), code)
+            except ClickException as error:  # click's usage errors: UsageError, BadParameter, NoSuchOption, ...
+                result = _fail(getattr(error, "ctx", None), argv, error.format_message(), ExitCode(error.exit_code))
         if not standalone_mode:
             return result
         sys.exit(result if isinstance(result, int) else 0)
@@ -190,8 +205,11 @@ def config_show(ctx: typer.Context) -> None:
 CORE_COMMANDS = ("plugins", "config")
 
 
-def create_app(loaded: Sequence[plugin_registry.Plugin]) -> typer.Typer:
-    """The root Typer app with the core commands and every loaded plugin mounted under its name."""
+def create_app(loaded: Sequence[plugin_registry.Plugin], process: Callable[[], Process] = Process) -> typer.Typer:
+    """The root Typer app with the core commands and every loaded plugin mounted under its name.
+
+    `process` makes what the commands see of the process when one runs (the process's own, by default).
+    """
 
     class Root(ReleaseGroup):
         plugins: ClassVar[Mapping[str, typer.Typer]] = {p.name: p.app for p in loaded if p.app is not None}
@@ -241,7 +259,10 @@ def create_app(loaded: Sequence[plugin_registry.Plugin]) -> typer.Typer:
         ] = False,
     ) -> None:
         """Build, push and exercise the CryoET Data Portal's ingestion images."""
-        ctx.obj = GlobalOptions(profile=profile, region=region, json=json_output, verbose=verbose, config_path=config)
+        ctx.obj = GlobalOptions(
+            profile=profile, region=region, json=json_output, verbose=verbose, config_path=config,
+            process=process(),
+        )  # fmt: skip
 
     @app.command("plugins")
     def list_plugins(ctx: typer.Context) -> None:
@@ -282,7 +303,10 @@ def command_tree(app: typer.Typer) -> Any:
     return root
 
 
-def build_app(entry_points: "Iterable[plugin_registry.Declared | EntryPoint] | None" = None) -> typer.Typer:
+def build_app(
+    entry_points: "Iterable[plugin_registry.Declared | EntryPoint] | None" = None,
+    process: Callable[[], Process] = Process,
+) -> typer.Typer:
     """Discover plugins, warn about the broken ones (or refuse, in strict mode), and build the app."""
     loaded = plugin_registry.load_plugins(entry_points, reserved=CORE_COMMANDS)
     warnings = plugin_registry.problems(loaded)
@@ -290,7 +314,7 @@ def build_app(entry_points: "Iterable[plugin_registry.Declared | EntryPoint] | N
         raise PluginLoadError("\n".join(warnings))
     for line in warnings:
         Output().warn(line)
-    return create_app(loaded)
+    return create_app(loaded, process)
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -298,11 +322,13 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(
-    argv: Sequence[str] | None = None, entry_points: "Iterable[plugin_registry.Declared | EntryPoint] | None" = None
+    argv: Sequence[str] | None = None,
+    entry_points: "Iterable[plugin_registry.Declared | EntryPoint] | None" = None,
+    process: Callable[[], Process] = Process,
 ) -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        app = build_app(entry_points)
+        app = build_app(entry_points, process)
     except ReleaseError as error:
         Output().error(error.message, error.exit_code, error.hint)
         sys.exit(int(error.exit_code))

@@ -78,9 +78,18 @@ class ReleaseConfig(_Strict):
     """Account whose ECR registry holds the images: build and push push there, enqueue's jobs pull from there."""
     registry: str | None = None
     """Registry host used instead of the ECR host for login and push (a private mirror)."""
-    engine: Literal["docker", "podman"] | None = None
-    """None: docker if its daemon answers, else podman."""
+    engine: str | None = None
+    """A registered container engine (docker, podman, ...); None: docker if its daemon answers, else podman."""
     environments: dict[Environment, EnvironmentConfig]
+
+    @field_validator("engine")
+    @classmethod
+    def _registered(cls, value: str | None) -> str | None:
+        from cryoet_release.engines import names
+
+        if value is not None and value not in names():
+            raise ValueError(f"{value!r} is not a registered container engine; registered: {', '.join(names())}")
+        return value
 
 
 DEFAULTS: dict[str, Any] = {

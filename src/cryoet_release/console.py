@@ -18,9 +18,17 @@ if TYPE_CHECKING:
     from rich.text import Text
 
 
+_PROCESS: Any = object()
+"""Default for a stream: the process's own (sys.stdout / sys.stderr when the output is made)."""
+
+
 class Output:
-    def __init__(self, *, json_mode: bool = False) -> None:
+    def __init__(
+        self, *, json_mode: bool = False, stdout: IO[str] | None = _PROCESS, stderr: IO[str] | None = _PROCESS
+    ):
         self.json_mode = json_mode
+        self._out = sys.stdout if stdout is _PROCESS else stdout
+        self._err = sys.stderr if stderr is _PROCESS else stderr
         self._stdout: Console | None = None
         self._stderr: Console | None = None
         self._emitted = False
@@ -28,14 +36,28 @@ class Output:
     @property
     def stdout(self) -> Console:
         if self._stdout is None:
-            self._stdout = _console(sys.stdout)
+            self._stdout = _console(self._out)
         return self._stdout
 
     @property
     def stderr(self) -> Console:
         if self._stderr is None:
-            self._stderr = _console(sys.stderr)
+            self._stderr = _console(self._err)
         return self._stderr
+
+    def ask(self, question: str, stdin: IO[str] | None) -> bool:
+        """`question [y/N]` on stderr, the answer read from `stdin`: True for y/yes. End of input (Ctrl-D) is a no,
+        said on a line of its own; Ctrl-C raises KeyboardInterrupt as anywhere else."""
+        self.stderr.print(f"{question} [y/N]: ", end="", highlight=False, markup=False)
+        self.stderr.file.flush()
+        try:
+            answer = stdin.readline() if stdin is not None else ""
+        except KeyboardInterrupt:
+            self.stderr.print("")  # the error that follows starts a line of its own
+            raise
+        if not answer or not _echoes(stdin):  # nothing echoed the Enter that ends the answer
+            self.stderr.print("")
+        return answer.strip().lower() in {"y", "yes"}
 
     def info(self, message: str) -> None:
         self.stderr.print(message, highlight=False, markup=False)
@@ -64,12 +86,16 @@ class Output:
 
     def _write_json(self, document: Any) -> None:
         self._emitted = True
-        if sys.stdout is None:  # closed (>&-): nowhere to write, and nothing to crash on
+        if self._out is None:  # closed (>&-): nowhere to write, and nothing to crash on
             return
         import json
 
-        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
-        sys.stdout.flush()
+        self._out.write(json.dumps(document, indent=2, default=str) + "\n")
+        self._out.flush()
+
+    def plain(self, text: str) -> None:
+        """Text on stdout as it is: no markup, no highlighting, no wrapping of long lines."""
+        self.stdout.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
         self.stdout.print(make_table(columns, rows, title=title))
@@ -103,6 +129,14 @@ class Output:
             console=self.stderr,
             transient=transient,
         )
+
+
+def _echoes(stream: IO[str] | None) -> bool:
+    """The stream is a terminal, which echoes what is typed (the Enter too)."""
+    try:
+        return stream is not None and stream.isatty()
+    except ValueError:
+        return False
 
 
 def _console(stream: IO[str] | None) -> Console:

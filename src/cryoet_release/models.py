@@ -7,10 +7,13 @@ print `field: message` and exit 2 before anything happens.
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+from cryoet_release.names import Environment
+
+__all__ = ["Environment"]
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # Commercial (us-east-1), China (cn-north-1) and GovCloud (us-gov-west-1) partitions, plus the newer
@@ -63,9 +66,19 @@ BucketName = Annotated[
 ImageDigest = Annotated[str, _matching(_DIGEST, "a digest is sha256: and 64 lowercase hex digits")]
 
 
-class Environment(StrEnum):
-    STAGING = "staging"
-    PROD = "prod"
+def _check_bucket_path(value: str) -> str:
+    bucket = value.split("/", 1)[0]
+    if not _BUCKET.fullmatch(bucket):
+        shown = bucket if len(bucket) <= 40 else bucket[:37] + "..."
+        raise ValueError(
+            f"{shown!r} is not valid: a bucket (and key prefix) is bucket[/prefix], and an S3 bucket name is 3-63 of"
+            " a-z 0-9 . - and starts and ends with a letter or digit"
+        )
+    return value
+
+
+BucketPath = Annotated[str, AfterValidator(_check_bucket_path)]
+"""`bucket[/prefix]`, sent as typed (the old script joined it with the rest as text)."""
 
 
 def partition_of(region: str) -> str:

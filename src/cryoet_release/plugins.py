@@ -1,4 +1,6 @@
-"""Plugin discovery: every subcommand group is an entry point in `cryoet_release.plugins` naming a `typer.Typer`.
+"""Plugin discovery: every subcommand group is an entry point in `cryoet_release.plugins` naming a `typer.Typer`;
+the enqueue kinds (`cryoet_release.enqueue_kinds`) and the container engines (`cryoet_release.engines`) are plugin
+points of their own, read the same way.
 
 First-party plugins are found exactly the same way. A plugin that fails to load is reported, never fatal
 (unless CRYOET_RELEASE_STRICT_PLUGINS=1); the list of entry points is injectable so tests choose what exists.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
 GROUP = "cryoet_release.plugins"
+KINDS = "cryoet_release.enqueue_kinds"
+ENGINES = "cryoet_release.engines"
+GROUPS = (GROUP, KINDS, ENGINES)
 STRICT_ENV = "CRYOET_RELEASE_STRICT_PLUGINS"
 FIRST_PARTY = "cryoet-release"
 
@@ -38,7 +43,13 @@ class Plugin:
     version: str | None
     status: Status
     reason: str | None = None
-    app: typer.Typer | None = None
+    loaded: Any = None
+    """What the entry point names, when it loaded and is in use (a typer.Typer for a command plugin)."""
+    group: str = GROUP
+
+    @property
+    def app(self) -> typer.Typer | None:
+        return self.loaded if isinstance(self.loaded, typer.Typer) else None
 
     @property
     def origin(self) -> str:
@@ -48,6 +59,7 @@ class Plugin:
 
     def as_json(self) -> dict[str, str | None]:
         return {
+            "group": self.group,
             "name": self.name,
             "distribution": self.distribution,
             "version": self.version,
@@ -61,6 +73,7 @@ class Plugin:
 class Declared:
     """What one entry point declares, and its distribution: all that loading it needs (and what is cached)."""
 
+    group: str
     name: str
     value: str
     """`module:attribute`, as in the entry point."""
@@ -83,13 +96,18 @@ def declared(eps: Iterable[EntryPoint]) -> list[Declared]:
     for ep in eps:
         if id(ep.dist) not in origins:
             origins[id(ep.dist)] = (ep.dist.metadata["Name"], ep.dist.version) if ep.dist is not None else (None, None)
-        found.append(Declared(ep.name, ep.value, *origins[id(ep.dist)]))
+        found.append(Declared(ep.group, ep.name, ep.value, *origins[id(ep.dist)]))
     return found
 
 
-def discover(environ: Mapping[str, str] = os.environ) -> list[Declared]:
-    """The installed plugins' entry points, from the cache when sys.path has not changed since it was written."""
-    cache = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cryoet-release" / "plugins.tsv"
+def discover(environ: Mapping[str, str] = os.environ, group: str = GROUP) -> list[Declared]:
+    """The installed entry points of `group`, from the cache when sys.path has not changed since it was written."""
+    return [item for item in _discover_all(environ) if item.group == group]
+
+
+def _discover_all(environ: Mapping[str, str]) -> list[Declared]:
+    """The entry points of every group the tool reads (one metadata read fills the cache for all of them)."""
+    cache = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cryoet-release" / "entry-points.tsv"
     key = _fingerprint()
     try:  # plain text, split by hand: reading it needs no parser module
         saved_key, *rows = cache.read_text(encoding="utf-8").splitlines()
@@ -99,7 +117,7 @@ def discover(environ: Mapping[str, str] = os.environ) -> list[Declared]:
         pass
     from importlib.metadata import entry_points
 
-    found = declared(entry_points(group=GROUP))
+    found = declared(ep for group in GROUPS for ep in entry_points(group=group))
     try:  # a cache that cannot be written only costs the next run the metadata read
         cache.parent.mkdir(parents=True, exist_ok=True)
         temporary = cache.with_name(f".{cache.name}.{os.getpid()}")
@@ -112,8 +130,8 @@ def discover(environ: Mapping[str, str] = os.environ) -> list[Declared]:
 
 
 def _row(row: str) -> Declared:
-    name, value, distribution, version = row.split("\t")
-    return Declared(name, value, distribution or None, version or None)
+    group, name, value, distribution, version = row.split("\t")
+    return Declared(group, name, value, distribution or None, version or None)
 
 
 def _fingerprint() -> str:
@@ -131,23 +149,31 @@ def _fingerprint() -> str:
     return "\t".join([sys.version.replace("\n", " "), *folders])
 
 
+def _typer_app(loaded: Any) -> str | None:
+    return None if isinstance(loaded, typer.Typer) else f"is a {type(loaded).__name__}, not a typer.Typer"
+
+
 def load_plugins(
     eps: Iterable[Declared | EntryPoint] | None = None,
     *,
     reserved: Iterable[str] = (),
     environ: Mapping[str, str] = os.environ,
+    group: str = GROUP,
+    check: Callable[[Any], str | None] = _typer_app,
 ) -> list[Plugin]:
-    """Load every plugin; failures and name clashes come back as non-loaded `Plugin`s, never as exceptions.
+    """Load every entry point of `group`; failures and name clashes come back as non-loaded `Plugin`s, never as
+    exceptions. `check` says what is wrong with a loaded object (None: it is what the group expects).
 
     When two entry points share a name, the first-party one wins, then the distribution first by name: the
     outcome does not depend on sys.path order. Names in `reserved` (the core's own commands) always lose.
     """
     if eps is None:
-        candidates = discover(environ)
+        candidates = discover(environ, group)
     else:
         given = list(eps)
         candidates = [ep for ep in given if isinstance(ep, Declared)]
         candidates += declared(ep for ep in given if not isinstance(ep, Declared))
+        candidates = [item for item in candidates if item.group == group]
     ordered = sorted(candidates, key=lambda d: (d.name, d.distribution != FIRST_PARTY, d.distribution or "", d.value))
     plugins: list[Plugin] = []
     winners: dict[str, Plugin] = {}
@@ -157,29 +183,32 @@ def load_plugins(
         if item.name in taken:
             holder = winners.get(item.name)
             by = f"plugin from {holder.origin}" if holder else "a built-in command"
-            plugins.append(Plugin(*origin, "shadowed", f"name already used by {by}"))
+            plugins.append(Plugin(*origin, "shadowed", f"name already used by {by}", group=group))
             continue
         try:
-            app = item.load()
+            loaded = item.load()
+            problem = check(loaded)
         except Exception as error:  # noqa: BLE001 - any failure of third-party code is isolated here
-            plugins.append(Plugin(*origin, "failed", _one_line(error)))
+            plugins.append(Plugin(*origin, "failed", _one_line(error), group=group))
             continue
-        if not isinstance(app, typer.Typer):
-            reason = f"{item.value} is a {type(app).__name__}, not a typer.Typer"
-            plugins.append(Plugin(*origin, "failed", reason))
+        if problem is not None:
+            plugins.append(Plugin(*origin, "failed", f"{item.value} {problem}", group=group))
             continue
-        plugin = Plugin(*origin, "loaded", app=app)
+        plugin = Plugin(*origin, "loaded", loaded=loaded, group=group)
         plugins.append(plugin)
         winners[item.name] = plugin
         taken.add(item.name)
     return plugins
 
 
+_WHAT = {GROUP: "plugin", KINDS: "enqueue kind", ENGINES: "container engine"}
+
+
 def problems(plugins: Iterable[Plugin]) -> list[str]:
     """One warning line per plugin that is not in use."""
     return [
-        f"plugin {p.name!r} from {p.origin} ({p.module}) {'failed to load' if p.status == 'failed' else 'ignored'}: "
-        f"{p.reason}"
+        f"{_WHAT.get(p.group, p.group)} {p.name!r} from {p.origin} ({p.module}) "
+        f"{'failed to load' if p.status == 'failed' else 'ignored'}: {p.reason}"
         for p in plugins
         if p.status != "loaded"
     ]

@@ -312,6 +312,7 @@ def test_an_auth_store_left_by_a_killed_run_is_removed_by_the_next(
     gone = subprocess.Popen(["true"])
     gone.wait()  # exited and reaped: no process has this pid now
     runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)  # a private runtime folder, as the system makes it
     stale = runtime / "cryoet-release" / f"auth-{gone.pid}-killed"
     stale.mkdir(parents=True)
     (stale / "auth.json").write_text(ECR_PASSWORD)

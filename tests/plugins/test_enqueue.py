@@ -3,6 +3,7 @@ expected document written out here, key for key, as DESIGN.md's contract says.""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ConnectionClosedError
 from botocore.httpsession import URLLib3Session
+from typer.testing import CliRunner
 
 from tests.conftest import invoke
 from tests.faults import deny
@@ -239,14 +241,22 @@ def test_wrong_environment_names_what_is_missing(aws: str) -> None:
     ("args", "message"),
     [
         (["db-import", "--filter-datasets", "(unclosed"], "filter-datasets.0: Input should be a valid regular"),
-        (["db-import", "--include-dataset", "10a"], "include-dataset.0: '10a' is not valid"),
+        (
+            ["db-import", "--include-dataset", "10a"],
+            "include-dataset.0: '10a' is not valid: a dataset id is 1-12 digits (for a folder of datasets, use"
+            " --s3-prefix)",
+        ),
+        (["db-import", "--ecr-tag", ""], "Invalid value for '--ecr-tag': it is empty"),
         (["db-import", "--memory", "5"], "memory: Input should be greater than or equal to 128"),
         (
             ["db-import", "--parallelism", "0"],
             "Invalid value for '--parallelism': 0 is not in the range",
         ),
         (["db-import", "--ecr-tag", "-bad"], "ecr-tag: '-bad' is not valid"),
-        (["db-import", "--environment", "dev"], "environment: Input should be 'staging' or 'prod'"),
+        (
+            ["db-import", "--environment", "dev"],
+            "Invalid value for '--environment': 'dev' is not one of 'staging', 'prod'",
+        ),
         (["validate", "not-an-id"], "'not-an-id' is not valid: a dataset id is 1-12 digits"),
         (["db-import", "--memory", "lots"], "Invalid value for '--memory'"),
     ],
@@ -304,24 +314,53 @@ def test_a_failed_submission_is_listed_and_exits_1(portal: dict[str, str], monke
     assert [name.rsplit("-", 1)[1] for name in started_inputs()] == ["10000"]
 
 
-@pytest.mark.parametrize(("answer", "code", "started"), [("n", 1, 0), ("y", 0, 1)])
+@pytest.mark.parametrize(
+    ("typed", "code", "started"),
+    [("n\n", 1, 0), ("\n", 1, 0), ("", 1, 0), ("y\n", 0, 1)],
+    ids=["no", "enter", "end-of-input", "yes"],
+)
 def test_prod_on_a_terminal_shows_the_plan_and_asks(
-    portal: dict[str, str], answer: str, code: int, started: int
+    portal: dict[str, str], typed: str, code: int, started: int
 ) -> None:
-    """A real pseudo-terminal: the prompt appears, and only a yes submits."""
-    returncode, seen = answer_the_prod_prompt(lambda leader, pid: os.write(leader, f"{answer}\n".encode()))
-    assert b"About to submit 1 db-import job(s) to PROD" in seen
-    assert returncode == code
+    """Only a yes submits; no, a bare Enter and end of input (Ctrl-D) are exit 1, "aborted", nothing sent."""
+    result = invoke(
+        "enqueue", "db-import", "--environment", "prod", "--include-dataset", "10000", input=typed, terminal=True
+    )
+    assert "About to submit 1 db-import job to PROD:" in result.stderr
+    assert "Submit? [y/N]: " in result.stderr
+    assert result.exit_code == code, result.output
+    if code:
+        assert result.stderr.splitlines()[-1] == "error: aborted: nothing was submitted"
     assert len(started_inputs("prod")) == started
+
+
+class Interrupting(io.StringIO):
+    """A terminal at which the user presses Ctrl-C instead of answering."""
+
+    def readline(self, size: int | None = -1) -> str:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_at_the_prompt_is_exit_130_and_submits_nothing(portal: dict[str, str]) -> None:
+    from cryoet_release.cli import build_app
+    from cryoet_release.context import Process
+
+    app = build_app(process=lambda: Process(stdin=Interrupting(), stdin_is_terminal=True))
+    result = CliRunner().invoke(app, ["enqueue", "db-import", "--environment", "prod", "--include-dataset", "10000"])
+    assert result.exit_code == 130, result.output
+    assert result.stderr.splitlines()[-1] == "error: interrupted"
+    assert started_inputs("prod") == {}
 
 
 def answer_the_prod_prompt(answer: Callable[[int, int], Any]) -> tuple[int, bytes]:
     """A prod enqueue on a pseudo-terminal; once it asks, `answer(terminal, process id)`. Returns the exit code and
-    everything the terminal showed."""
+    everything the terminal showed. Waits on what the terminal shows, never on a fixed time: a loaded machine only
+    makes it take longer."""
     import pty
     import select
     import subprocess
     import sys
+    import time
 
     leader, follower = pty.openpty()
     process = subprocess.Popen(
@@ -331,14 +370,19 @@ def answer_the_prod_prompt(answer: Callable[[int, int], Any]) -> tuple[int, byte
     )  # fmt: skip
     os.close(follower)
     seen = b""
+    deadline = time.monotonic() + 300
     try:
         while b"Submit?" not in seen:
-            ready, _, _ = select.select([leader], [], [], 30)
-            assert ready, f"no prompt within 30 s: {seen!r}"
-            seen += os.read(leader, 4096)
+            assert time.monotonic() < deadline, f"no prompt: {seen!r}"
+            if select.select([leader], [], [], 1)[0]:
+                seen += os.read(leader, 4096)
         answer(leader, process.pid)
-        process.wait(timeout=60)
-        while select.select([leader], [], [], 0.5)[0]:
+        while True:  # everything the process writes, until it closes the terminal
+            assert time.monotonic() < deadline, f"no exit: {seen!r}"
+            if not select.select([leader], [], [], 1)[0]:
+                if process.poll() is not None:
+                    break
+                continue
             try:
                 chunk = os.read(leader, 4096)
             except OSError:  # the terminal closed with the process
@@ -346,6 +390,7 @@ def answer_the_prod_prompt(answer: Callable[[int, int], Any]) -> tuple[int, byte
             if not chunk:
                 break
             seen += chunk
+        process.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         process.kill()
         os.close(leader)
@@ -426,14 +471,16 @@ def test_a_missing_repository_is_named_and_main_is_never_suggested_for_a_build(p
     assert "build --tag main" not in typo.stderr
 
 
-def test_validate_queues_only_ids_that_are_datasets(portal: dict[str, str]) -> None:
+def test_validate_queues_every_id_whose_folder_is_in_the_bucket(portal: dict[str, str]) -> None:
+    """R1 for validate: 20002 has a folder but no dataset_metadata.json, and is validated (finding what is wrong
+    with it is the point); 777 has no folder, and is not queued, with a warning naming it."""
     result = invoke("enqueue", "validate", "10000", "20002", "777")
     assert result.exit_code == 0, result.output
-    assert "not queued: no dataset_metadata.json for 20002, 777 in s3://cryoet-data-portal-staging/" in result.stderr
-    assert [name.rsplit("-", 1)[1] for name in started_inputs()] == ["10000"]
-    none = invoke("enqueue", "validate", "777")
+    assert "not queued: no folder 777 in s3://cryoet-data-portal-staging/" in result.stderr
+    assert sorted(name.rsplit("-", 1)[1] for name in started_inputs()) == ["10000", "20002"]
+    none = invoke("enqueue", "validate", "777", "778")
     assert none.exit_code == 2
-    assert "nothing to enqueue: none of 777 is a dataset in s3://cryoet-data-portal-staging/" in none.stderr
+    assert "nothing to enqueue: none of 777, 778 is a folder in s3://cryoet-data-portal-staging/" in none.stderr
 
 
 def test_sync_dryrun_is_not_the_tools_dry_run_and_says_so(portal: dict[str, str]) -> None:
@@ -452,7 +499,7 @@ def test_verbose_logs_every_aws_call_without_inputs_or_secrets(portal: dict[str,
         "stepfunctions DescribeStateMachine stateMachineArn=",
         "s3 ListBuckets",
         "ecr DescribeImages registryId=123456789012 repositoryName=cryoet-staging",
-        "s3 HeadObject Bucket=cryoet-data-portal-staging Key=10000/dataset_metadata.json",
+        "s3 ListObjectsV2 Bucket=cryoet-data-portal-staging Prefix=10000/",
         "stepfunctions StartExecution stateMachineArn=",
     ):
         assert call in log, call
@@ -463,11 +510,13 @@ def test_verbose_logs_every_aws_call_without_inputs_or_secrets(portal: dict[str,
     assert "StartExecution" not in quiet.stderr
 
 
-def test_ctrl_c_at_the_prod_prompt_is_exit_130_and_submits_nothing(portal: dict[str, str]) -> None:
+def test_ctrl_c_at_the_prod_prompt_of_a_real_terminal_is_exit_130_and_submits_nothing(portal: dict[str, str]) -> None:
+    """The real path, once: a pseudo-terminal, the prompt on it, and Ctrl-C to the process group."""
     import signal
 
     returncode, seen = answer_the_prod_prompt(lambda leader, pid: os.killpg(pid, signal.SIGINT))
     assert returncode == 130, seen
+    assert b"About to submit 1 db-import job to PROD" in seen
     assert b"Aborted!" not in seen
     assert b"interrupted" in seen.split(b"Submit?")[-1]
     assert started_inputs("prod") == {}

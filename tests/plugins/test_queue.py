@@ -64,7 +64,7 @@ def test_every_recorded_case_is_replayed() -> None:
 def test_in_a_portal_checkout_the_job_gets_the_path_from_ingestion_tools_scripts(
     tmp_path: Path, where: str, typed: str
 ) -> None:
-    from cryoet_release_plugins.enqueue.kinds import job_config_path
+    from cryoet_release_plugins.enqueue.kinds.queue import job_config_path
 
     (tmp_path / ".git").mkdir()
     (tmp_path / "ingestion_tools" / "scripts").mkdir(parents=True)
@@ -73,7 +73,7 @@ def test_in_a_portal_checkout_the_job_gets_the_path_from_ingestion_tools_scripts
 
 
 def test_outside_a_portal_checkout_the_path_is_sent_as_typed_with_a_warning(tmp_path: Path) -> None:
-    from cryoet_release_plugins.enqueue.kinds import job_config_path
+    from cryoet_release_plugins.enqueue.kinds.queue import job_config_path
 
     sent, warning = job_config_path("configs/10000.yaml", tmp_path)
     assert sent == "configs/10000.yaml"

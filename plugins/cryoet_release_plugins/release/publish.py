@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from cryoet_release import aws as cloud
-from cryoet_release import engine as engines
 from cryoet_release.console import Output
+from cryoet_release.engines.base import Engine
 from cryoet_release_plugins.release.registry import Registry, cross_account
 from cryoet_release_plugins.release.report import Released
 
@@ -21,7 +21,7 @@ log = logging.getLogger("cryoet_release.release")
 
 
 def push_images(
-    engine: engines.Engine,
+    engine: Engine,
     aws: cloud.Aws,
     registry: Registry,
     released: Sequence[Released],
@@ -39,7 +39,7 @@ def push_images(
         }
         credentials = cloud.registry_login(aws, registry_id=registry.account)
     with (
-        engines.logged_in(engine, host, credentials.username, credentials.password, auth_root) as session,
+        engine.logged_in(host, credentials.username, credentials.password, auth_root) as session,
         output.activity() as live,
         ThreadPoolExecutor(max_workers=len(released)) as pool,
     ):
@@ -47,7 +47,7 @@ def push_images(
         def push_one(item: Released) -> None:
             show = live_line(live, item.key, "push")
             for ref in item.refs:
-                digest = engines.push(session, ref, show)
+                digest = session.push(ref, show)
                 item.digest = item.digest or digest
             # Compared with what ECR held for the tag before this push.
             item.status = "already there" if before[item.key] and before[item.key] == item.digest else "pushed"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -25,7 +24,7 @@ class ReleaseRequest(BaseModel):
     region: AwsRegion | None = None
     force: bool = False
     create_repository: bool = False
-    engine: Literal["docker", "podman"] | None = None
+    engine: str | None = None
 
     def images(self, loaded: LoadedConfig) -> dict[str, ImageConfig]:
         """The chosen images (default: all configured), in config order. Raises UsageError for an unknown key."""

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cryoet_release import engine as engines
-from cryoet_release import git
+from cryoet_release import engines, git
 from cryoet_release.context import GlobalOptions
+from cryoet_release.engines.base import BuildSpec, Engine, auth_root
 from cryoet_release.errors import EngineError, UsageError
 from cryoet_release_plugins.release.publish import live_line, push_images
 from cryoet_release_plugins.release.registry import Registry, check_repositories, cross_account, registry_for
@@ -57,7 +57,7 @@ def run_build(opts: GlobalOptions, request: BuildRequest, *, dry_run: bool) -> N
         output.info(f"{'would create' if dry_run else 'created'} ECR repository {name}")
 
     specs = {
-        key: engines.BuildSpec(
+        key: BuildSpec(
             context=contexts[key],
             dockerfile=contexts[key] / image.dockerfile,
             tags=[ref.tagged for ref in targets[key]],
@@ -69,13 +69,13 @@ def run_build(opts: GlobalOptions, request: BuildRequest, *, dry_run: bool) -> N
     }
 
     if dry_run:
-        kind = loaded.config.engine or engines.detect() or "docker"
+        renders = _dry_run_engine(opts, loaded.config.engine)
         released = []
         for key, image in images.items():
-            commands = [engines.build_command(kind, specs[key])]
+            commands = [renders.build_command(specs[key])]
             if request.push:
-                commands.append(engines.login_command(kind, registry.host, "AWS"))
-                commands += [engines.push_command(kind, ref.tagged) for ref in targets[key]]
+                commands.append(renders.login_command(registry.host, "AWS"))
+                commands += [renders.push_command(ref.tagged) for ref in targets[key]]
             status: Status = "would push" if request.push else "would build"
             released.append(
                 Released(key, image.repository, [r.tagged for r in targets[key]], status, commands=commands)
@@ -83,12 +83,12 @@ def run_build(opts: GlobalOptions, request: BuildRequest, *, dry_run: bool) -> N
         report(output, released, opts.environ, dry_run=True)
         return
 
-    engine = engines.connect(loaded.config.engine)
+    engine = engines.connect(loaded.config.engine, opts.environ, output.warn)
     with output.activity() as live, ThreadPoolExecutor(max_workers=len(images)) as pool:
 
         def build_one(key: str) -> Released:
             show = live_line(live, key, "build")
-            built = engines.build(engine, specs[key], show)
+            built = engine.build(specs[key], show)
             show(f"built {built.id[:19]}", done=True)
             refs = [ref.tagged for ref in targets[key]]
             return Released(key, images[key].repository, refs, "built", size=built.size, image_id=built.id)
@@ -96,7 +96,7 @@ def run_build(opts: GlobalOptions, request: BuildRequest, *, dry_run: bool) -> N
         # Images build side by side: the engine serialises what must be, and each gets its own live line.
         released = list(pool.map(build_one, images))
     if request.push:
-        push_images(engine, aws, registry, released, output, engines.auth_root(opts.environ))
+        push_images(engine, aws, registry, released, output, _auth_root(opts))
     report(output, released, opts.environ)
 
 
@@ -107,25 +107,25 @@ def run_push(opts: GlobalOptions, request: ReleaseRequest, *, dry_run: bool) -> 
     images = request.images(loaded)
     refuse_protected(request.tag, loaded, opts.environ, force=request.force)
     aws, registry = registry_for(opts, request, loaded)
-    engine = engines.connect(loaded.config.engine)
-    local = engines.local_tags(engine)
+    engine = engines.connect(loaded.config.engine, opts.environ, output.warn)
+    local = engine.local_tags()
     released, retags = [], []
     for key, image in images.items():
         target = registry.ref(image.repository, request.tag).tagged
-        found = engines.inspect(engine, target)
+        found = engine.inspect(target)
         commands = []
         if found is None:
             source = next((name for name in local if _same_image(name, image.repository, request.tag, registry)), None)
             if source is None:
                 raise EngineError(
-                    f"no local image for {key}: {target} is not in {engine.kind}'s image store",
+                    f"no local image for {key}: {target} is not in {engine.name}'s image store",
                     hint=f"Build it first: cryoet-release build --no-push --tag {request.tag} --image {key}"
                     f" --region {registry.region}",
                 )
-            found = engines.inspect(engine, source)
+            found = engine.inspect(source)
             retags.append((source, target))
-            commands.append(engines.tag_command(engine.kind, source, target))
-        commands.append(engines.push_command(engine.kind, target))
+            commands.append(engine.tag_command(source, target))
+        commands.append(engine.push_command(target))
         status: Status = "would push" if dry_run else "pushed"
         size, image_id = (found.size, found.id) if found else (None, None)
         released.append(Released(key, image.repository, [target], status, size, image_id=image_id, commands=commands))
@@ -137,9 +137,23 @@ def run_push(opts: GlobalOptions, request: ReleaseRequest, *, dry_run: bool) -> 
         return
     for source, target in retags:
         output.info(f"retagging {source} as {target}")
-        engines.tag(engine, source, target)
-    push_images(engine, aws, registry, released, output, engines.auth_root(opts.environ))
+        engine.tag(source, target)
+    push_images(engine, aws, registry, released, output, _auth_root(opts))
     report(output, released, opts.environ)
+
+
+def _auth_root(opts: GlobalOptions) -> Path:
+    return auth_root(opts.process.runtime_dir(), opts.process.state_dir())
+
+
+def _dry_run_engine(opts: GlobalOptions, chosen: str | None) -> type[Engine]:
+    """The engine whose commands a dry run prints: the chosen one, else the one that would be detected, else
+    docker (a dry run needs no engine at all)."""
+    try:
+        name = chosen or engines.detect(opts.environ)
+    except EngineError:
+        name = "docker"
+    return engines.engine_class(name, opts.environ)
 
 
 def _same_image(name: str, repository: str, tag: str, registry: Registry) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryoet_release import engine as engines
+from cryoet_release import engines
 from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions
 from cryoet_release.errors import EngineError, OperationFailed
@@ -107,7 +107,7 @@ def _why_no_images(registry: str | None) -> str | None:
     if registry is None:
         return NO_REGISTRY
     try:
-        engines.connect(engines.detect())
+        engines.connect()
     except EngineError as error:
         return f"{error.message} ({error.hint})" if error.hint else error.message
     return None
@@ -125,5 +125,4 @@ def _example_checkout(work: Path) -> Path:
 
 def _remove_demo_images(registry: str) -> None:
     with suppress(EngineError):
-        engine = engines.connect(engines.detect())
-        engines.remove(engine, [f"{registry}/{repo}:{DEMO_TAG}" for repo in ("cryoet-staging", "apiv2-x86")])
+        engines.connect().remove([f"{registry}/{repo}:{DEMO_TAG}" for repo in ("cryoet-staging", "apiv2-x86")])

@@ -7,14 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from cryoet_release import aws as cloud
 from cryoet_release.config import EnvironmentConfig, ReleaseConfig
 from cryoet_release.console import Output
-from cryoet_release.errors import AccessDenied, AwsError, OperationFailed, ResourceNotFound, UsageError
-from cryoet_release.models import Environment, ImageRef
-from cryoet_release_plugins.enqueue.datasets import Finder
-from cryoet_release_plugins.enqueue.jobs import MAX_INPUT_BYTES, CommonOptions, Job, Target, make_jobs, oversized
-from cryoet_release_plugins.enqueue.kinds import Kind
+from cryoet_release.contract import MAX_INPUT_BYTES, Job, Target, make_jobs, oversized
+from cryoet_release.errors import AccessDenied, AwsError, ConfigError, OperationFailed, ResourceNotFound, UsageError
+from cryoet_release.kinds import Kind, Planning
+from cryoet_release.lookup import Lookup
+from cryoet_release.models import Environment, ImageRef, ImageTag, RepositoryName
+from cryoet_release_plugins.options import MAX_PARALLELISM
 
 PROFILE_HINT = (
     "Account {account} in {region} has no {environment} environment: check the profile (--profile / AWS_PROFILE)"
@@ -22,16 +25,51 @@ PROFILE_HINT = (
 )
 
 
+class CommonOptions(BaseModel):
+    """What every enqueue kind takes, validated and with its defaults filled in (recorded in the ledger)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    environment: Environment
+    ecr_repo: RepositoryName
+    ecr_tag: ImageTag
+    tag_defaulted: bool = False
+    """No --ecr-tag was given: the jobs run `main`, whatever branch the user is on."""
+    memory: int = Field(ge=128, le=786_432, description="MB per job")
+    parallelism: int = Field(ge=1, le=MAX_PARALLELISM)
+    swipe_wdl_key: str = Field(min_length=1, max_length=1024)
+    pin_digest: bool
+    skip_image_check: bool
+    dry_run: bool
+    show_input: bool = False
+    yes: bool
+    batch: str | None
+    ledger_dir: Path | None
+
+
 @dataclass(frozen=True)
 class Request:
-    """What one enqueue subcommand asks for, once its options are validated."""
+    """What one enqueue of a kind asks for, once its options are validated."""
 
     kind: Kind
     common: CommonOptions
-    environment: Environment
-    """The environment whose state machine runs the jobs (validate always runs on staging)."""
-    repositories: Mapping[str, str]
-    """Image role -> ECR repository the jobs pull from; `docker_image_id` is the one the job runs."""
+    command_line: Sequence[tuple[str, Any]] = ()
+    """The kind's options as they occurred on the command line (see Planning.command_line)."""
+
+    @property
+    def environment(self) -> Environment:
+        """The environment whose state machine runs the jobs (validate always runs on staging)."""
+        return self.kind.runs_on or self.common.environment
+
+    def repositories(self, config: ReleaseConfig) -> dict[str, str]:
+        """Image role -> ECR repository the jobs pull from; `docker_image_id` is the one the job runs (--ecr-repo).
+        Raises ConfigError for an image key the config lacks."""
+        missing = [key for key in self.kind.images.values() if key not in config.images]
+        if missing:
+            raise ConfigError(f"images: enqueue {self.kind.name} needs image key(s) {', '.join(missing)}")
+        repositories = {role: config.images[key].repository for role, key in self.kind.images.items()}
+        repositories["docker_image_id"] = self.common.ecr_repo
+        return repositories
 
 
 @dataclass(frozen=True)
@@ -43,6 +81,8 @@ class Plan:
     target: Target
     images: Images
     jobs: Sequence[Job]
+    planning: Planning
+    """What the kind was given (for its messages)."""
     notes: Sequence[str] = ()
     """What the user should read before anything is submitted."""
 
@@ -169,13 +209,15 @@ def plan_batch(
     output: Output,
     *,
     batch: str,
+    cwd: Path,
     branch_tag: str | None = None,
 ) -> Plan:
     """Target, images, discovery, then the jobs with their names and exact inputs. Nothing is submitted.
 
     `branch_tag`: the current git branch's tag, to point out when the jobs run the default tag instead.
     """
-    common = request.common
+    common, kind = request.common, request.kind
+    repositories = request.repositories(config)
     target = resolve_target(aws, request.environment.value, config.environments[request.environment])
     registry = config.registry_account
     if registry != aws.account:
@@ -184,37 +226,53 @@ def plan_batch(
         aws,
         output,
         registry=registry,
-        repositories=request.repositories,
+        repositories=repositories,
         tag=common.ecr_tag,
         pin=common.pin_digest,
         check=not common.skip_image_check,
         protected=config.protected_tags,
     )
-    if request.kind.reads_from_image is not None:
-        _warn_if_changed_since_build(aws, config, request, images, request.kind.reads_from_image, output)
-    finder = Finder(aws, common.parallelism, output.warn)
-    specs = request.kind.specs(finder, images.refs)
-    if not specs and not request.kind.found_nothing_is_fine:
-        raise UsageError(f"nothing to enqueue: {request.kind.nothing_found()}")
+    local = kind.reads_from_image(cwd)
+    if local is not None:
+        _warn_if_changed_since_build(aws, config, repositories, common.ecr_tag, images, local, output)
+    planning = Planning(
+        config=config,
+        environment=common.environment,
+        images=images.refs,
+        lookup=Lookup(aws, common.parallelism, output.warn),
+        warn=output.warn,
+        cwd=cwd,
+        command_line=request.command_line,
+        dry_run=common.dry_run,
+    )
+    specs = kind.jobs(planning)
+    if not specs and not kind.found_nothing_is_fine:
+        raise UsageError(f"nothing to enqueue: {kind.nothing_found(planning)}")
     jobs = make_jobs(
         specs,
         target,
         batch=batch,
-        kind=request.kind.name,
+        kind=kind.name,
         image=images.refs["docker_image_id"],
         wdl_key=common.swipe_wdl_key,
         memory=common.memory,
     )
     check_sizes(jobs)
-    notes = _branch_note(aws, registry, request, branch_tag) if common.tag_defaulted and branch_tag else []
-    return Plan(batch, request.kind.name, request.environment.value, aws.account, target, images, jobs, notes)
+    notes = _branch_note(aws, registry, repositories, common.ecr_tag, branch_tag) if common.tag_defaulted else []
+    return Plan(batch, kind.name, request.environment.value, aws.account, target, images, jobs, planning, notes)
 
 
 REVISION_LABEL = "org.opencontainers.image.revision"
 
 
 def _warn_if_changed_since_build(
-    aws: cloud.Aws, config: ReleaseConfig, request: Request, images: Images, local: Path, output: Output
+    aws: cloud.Aws,
+    config: ReleaseConfig,
+    repositories: Mapping[str, str],
+    tag: str,
+    images: Images,
+    local: Path,
+    output: Output,
 ) -> None:
     """The jobs read `local` from their image: say so when the user's copy differs from the revision the image
     was built from (the label build writes), in the working tree or in later commits."""
@@ -224,9 +282,9 @@ def _warn_if_changed_since_build(
     root = find_git_root(local.parent)
     if root is None:
         return
-    repository = request.repositories["docker_image_id"]
+    repository = repositories["docker_image_id"]
     host = ImageRef.registry_host(config.registry_account, aws.region, config.registry)
-    reference = images.digests.get("docker_image_id") or request.common.ecr_tag
+    reference = images.digests.get("docker_image_id") or tag
     try:
         login = cloud.registry_login(aws, registry_id=config.registry_account)
         labels = oci.image_labels(host, repository, reference, login.username, login.password)
@@ -248,19 +306,21 @@ def _warn_if_changed_since_build(
         )
 
 
-def _branch_note(aws: cloud.Aws, registry: str, request: Request, branch_tag: str) -> list[str]:
+def _branch_note(
+    aws: cloud.Aws, registry: str, repositories: Mapping[str, str], tag: str, branch_tag: str | None
+) -> list[str]:
     """When the tag was left to default while the current branch has its own tag in the registry, say so."""
-    if branch_tag == request.common.ecr_tag:
+    if branch_tag is None or branch_tag == tag:
         return []
     try:
         pushed = cloud.image_digest(
-            aws, registry_id=registry, repository=request.repositories["docker_image_id"], tag=branch_tag
+            aws, registry_id=registry, repository=repositories["docker_image_id"], tag=branch_tag
         )
     except AccessDenied:
         return []
     if pushed is None:
         return []
     return [
-        f"your branch's image {branch_tag!r} is in the registry, but these jobs run {request.common.ecr_tag!r}"
+        f"your branch's image {branch_tag!r} is in the registry, but these jobs run {tag!r}"
         f" (the default): pass --ecr-tag {branch_tag} to run yours"
     ]

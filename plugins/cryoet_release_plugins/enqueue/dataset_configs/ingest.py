@@ -1,5 +1,5 @@
-"""The ingest options `enqueue queue` takes from the portal's `standardize_dirs.py`, and the `flags` each job
-gets from them.
+"""The ingest options `enqueue queue` takes from the portal's `standardize_dirs.py` (declared from data: dozens),
+and the `flags` each job gets from them.
 
 Light on purpose: `--help` and shell completion import it.
 """
@@ -9,9 +9,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from typer.core import TyperCommand, TyperOption
+from cryoet_release.kinds import ExtraOption
 
 
 @dataclass(frozen=True)
@@ -48,41 +47,31 @@ IMPORTERS = (
 )
 
 
-@dataclass(frozen=True)
-class IngestOption:
-    name: str
-    takes_value: bool
-    """A repeatable REGEX option (--filter-*/--exclude-*); the others are flags."""
-    help: str
-    importer: str | None = None
+PANEL = "Ingest options (forwarded to each job)"
 
 
-def _ingest_options() -> tuple[IngestOption, ...]:
-    options = [
-        IngestOption("--import-everything", False, "Import everything."),
-        IngestOption("--import-all-metadata", False, "Import the metadata of everything."),
-    ]
+def _ingest_options() -> tuple[ExtraOption, ...]:
+    """Per importer: --import-<plural>, --filter-<key>-name, --exclude-<key>-name and, for those with metadata,
+    --import-<key>-metadata. An empty REGEX matches every name, as before."""
+    options = []
     for importer in IMPORTERS:
         plural, key, what = importer.plural.replace("_", "-"), importer.key.replace("_", "-"), importer.meaning
         options += [
-            IngestOption(f"--import-{plural}", False, f"Import {what}.", importer.key),
-            IngestOption(f"--filter-{key}-name", True, f"Only {what} whose name starts with a match.", importer.key),
-            IngestOption(f"--exclude-{key}-name", True, f"Skip {what} whose name starts with a match.", importer.key),
+            ExtraOption(f"--import-{plural}", f"Import {what}.", panel=PANEL),
+            ExtraOption(f"--filter-{key}-name", f"Only {what} whose name starts with a match.", True, PANEL, True),
+            ExtraOption(f"--exclude-{key}-name", f"Skip {what} whose name starts with a match.", True, PANEL, True),
         ]
         if importer.has_metadata:
-            options.append(
-                IngestOption(f"--import-{key}-metadata", False, f"Import the metadata of {what}.", importer.key)
-            )
+            options.append(ExtraOption(f"--import-{key}-metadata", f"Import the metadata of {what}.", panel=PANEL))
     return tuple(options)
 
 
 INGEST_OPTIONS = _ingest_options()
-# Declared by the command itself (their place in `flags` is fixed, not the command line's).
-OWN = ("--import-everything", "--import-all-metadata")
-
+"""Every per-importer option (--import-everything and --import-all-metadata are the queue kind's own fields: their
+place in `flags` is fixed, not the command line's)."""
 
 PROD_HTTPS_PREFIX = "https://files.cryoetdataportal.cziscience.com"
-_PER_IMPORTER = frozenset(option.name for option in INGEST_OPTIONS if option.importer)
+_PER_IMPORTER = frozenset(option.name for option in INGEST_OPTIONS)
 # Each job gets exact filters for its own dataset and run instead.
 _REPLACED_PER_RUN = frozenset({"--filter-dataset-name", "--filter-run-name"})
 
@@ -124,39 +113,3 @@ def run_flags(
                 tokens += [name, shlex.quote(item)]
     tokens += ["--filter-dataset-name", shlex.quote(f"^{dataset}$"), "--filter-run-name", shlex.quote(f"^{run}$")]
     return " ".join(tokens)
-
-
-def _remember(ctx: Any, param: Any, value: Any) -> None:
-    """Record a given ingest option in `ctx.meta["ingest"]`: click processes the given options in the order of
-    their first appearance, so the dict keeps the command line's order (what the old script forwarded)."""
-    source = ctx.get_parameter_source(param.name)
-    if source is not None and source.name == "COMMANDLINE":
-        ctx.meta.setdefault("ingest", {})[param.opts[0]] = list(value) if isinstance(value, tuple) else value
-
-
-class WithIngestOptions(TyperCommand):
-    """A command that also takes every per-importer ingest option (dozens: declared from the data above)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for option in INGEST_OPTIONS:
-            if option.name in OWN:
-                continue
-            self.params.append(
-                TyperOption(
-                    param_decls=[option.name],
-                    multiple=option.takes_value,
-                    is_flag=not option.takes_value,
-                    default=() if option.takes_value else False,
-                    metavar="REGEX" if option.takes_value else None,
-                    help=option.help,
-                    expose_value=False,
-                    callback=_remember,
-                    rich_help_panel="Ingest options (forwarded to each job)",
-                )
-            )
-
-
-def given_ingest_options(ctx: Any) -> dict[str, Any]:
-    """The ingest options given, in command-line order: option name -> True or its list of values."""
-    return dict(ctx.meta.get("ingest", {}))

@@ -1,4 +1,5 @@
-"""Submit a batch's jobs concurrently over one shared client, recording every outcome in the ledger."""
+"""Submit a batch's jobs concurrently over one shared client, each exactly once, recording every outcome in the
+ledger."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from typing import Any
 from cryoet_release import aws as cloud
 from cryoet_release import batches
 from cryoet_release.console import Output
+from cryoet_release.contract import Job
 from cryoet_release.errors import ExitCode, OperationFailed
-from cryoet_release_plugins.enqueue.jobs import Job
 
 
 @dataclass
@@ -70,31 +71,35 @@ class Submission:
                 self.aws, state_machine=self.state_machine, name=job.name, document=job.document
             )
             outcome = Outcome(job, execution_arn=arn, start_date=started)
+        except cloud.ExecutionExists:
+            outcome = self._adopt(job)
         except Exception as error:  # noqa: BLE001 - every failure is recorded and reported, none is lost
             outcome = Outcome(job, error_code=cloud.error_code(error), error=str(error))
-            if outcome.error_code == "ExecutionAlreadyExists":
-                outcome = self._adopt(job, outcome)
         self.record(outcome)
         return outcome
 
-    def _adopt(self, job: Job, refused: Outcome) -> Outcome:
-        """A closed execution with this name exists: ours (a response lost in flight), or somebody else's.
+    def _adopt(self, job: Job) -> Outcome:
+        """An execution with this name exists. It is this job's (a response lost in flight, a resume) only when its
+        input is this job's input: then it is recorded as started. Otherwise it is somebody else's (a reused
+        --batch name, another person's batch in the same account) and the job is refused, naming both.
 
         A lookup that fails (after botocore's retries) leaves the job failed, to be resumed: never the batch.
         """
         try:
             existing = cloud.describe_execution(self.aws, cloud.execution_arn(self.state_machine, job.name))
         except Exception as error:  # noqa: BLE001 - recorded for this job like any failed call
-            cause = error.__cause__ or error
-            return Outcome(job, error_code=cloud.error_code(cause), error=f"looking up the existing execution: {error}")
-        if (
-            existing is not None
-            and existing.input is not None
-            and json.loads(existing.input) == json.loads(job.document)
-        ):
+            return Outcome(job, error_code=cloud.error_code(error), error=f"looking up the existing execution: {error}")
+        if existing is None:  # gone between the two calls (it cannot be): submit it again on resume
+            return Outcome(job, error_code="ExecutionAlreadyExists", error="the existing execution vanished")
+        if existing.input is not None and json.loads(existing.input) == json.loads(job.document):
             return Outcome(job, execution_arn=existing.arn, start_date=existing.start_date)
-        refused.error = f"an execution named {job.name} exists with another input: {refused.error}"
-        return refused
+        return Outcome(
+            job,
+            error_code="ExecutionAlreadyExists",
+            error=f"execution {existing.arn} (started {existing.start_date}) has this job's name but another input:"
+            f" it is not job {job.key} of this batch; another batch of the same name? Enqueue again with another"
+            " --batch",
+        )
 
     def run(self, jobs: Iterable[Job], output: Output) -> list[Outcome]:
         """Every job's outcome; `interrupted` says whether Ctrl-C (or SIGTERM) cut the run short.

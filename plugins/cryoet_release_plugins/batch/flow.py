@@ -1,56 +1,80 @@
-"""One enqueue, start to end: plan -> (dry run: print) -> confirm -> ledger -> submit -> report; resume and retry."""
+"""One enqueue, start to end: plan -> (dry run: print) -> confirm -> ledger -> submit -> report; resume and retry.
+
+Shared by every command that queues a batch (`enqueue <kind>`, `enqueue resume`, `enqueue retry`, `compare queue`).
+"""
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryoet_release import aws as cloud
 from cryoet_release import batches
 from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions
+from cryoet_release.contract import Job, attempt_input, attempt_name, new_batch_id
 from cryoet_release.errors import AwsError, Interrupted, OperationFailed, UsageError
+from cryoet_release.executions import collect
+from cryoet_release.kinds import Kind
 from cryoet_release.models import Environment
-from cryoet_release_plugins.batch_status import collect, load_batch
-from cryoet_release_plugins.enqueue.jobs import Job, attempt_input, attempt_name, new_batch_id
-from cryoet_release_plugins.enqueue.plan import Plan, Request, plan_batch
-from cryoet_release_plugins.enqueue.submit import Outcome, Submission, recorder
+from cryoet_release.submission import Outcome, Submission, recorder
+from cryoet_release_plugins.batch.ledgers import folder, load_batch
+from cryoet_release_plugins.batch.plan import Plan, Request, plan_batch
+
+if TYPE_CHECKING:
+    from cryoet_release_plugins.batch.common import Common
 
 
-def enqueue(opts: GlobalOptions, request: Request) -> None:
-    """Raises OperationFailed if any submission failed (the ledger says which; resume retries them)."""
+class Aborted(OperationFailed):
+    """The user answered no (or nothing: end of input) at the prod prompt."""
+
+
+def enqueue_kind(
+    opts: GlobalOptions, kind: Kind, common: Common, *, command_line: Sequence[tuple[str, Any]] = ()
+) -> Plan | None:
+    """`enqueue <kind>`: resolve the common options for the kind, then enqueue (see `enqueue`)."""
+    resolved = common.resolve(type(kind), opts.config().config)
+    return enqueue(opts, Request(kind, resolved, command_line))
+
+
+def enqueue(opts: GlobalOptions, request: Request) -> Plan | None:
+    """Plan the batch, and unless it is a dry run, confirm (prod), write its ledger and submit. Returns the plan.
+
+    Raises OperationFailed if any submission failed (the ledger says which; resume retries them).
+    """
     common, output = request.common, opts.output
     prod = request.environment is Environment.PROD
-    if prod and not (common.dry_run or common.yes or _interactive()):
+    if prod and not (common.dry_run or common.yes or opts.process.interactive):
         raise UsageError("--environment prod asks for confirmation: run it on a terminal, or pass --yes")
-    directory = batches.ledger_dir(common.ledger_dir, opts.environ)
+    directory = folder(opts, common.ledger_dir)
     # Before any AWS call: a ledger folder that cannot be is a usage error (a dry run only looks, creating nothing).
     if common.dry_run:
         batches.check_folder(directory)
     else:
         batches.make_folder(directory)
-    batch = batches.check_batch_name(common.batch) if common.batch else new_batch_id()
+    batch = batches.check_batch_name(common.batch) if common.batch is not None else new_batch_id()
     if not common.dry_run and batches.ledger_path(directory, batch).exists():
         raise UsageError(
             f"batch {batch!r} already exists in {directory}", hint=f"cryoet-release enqueue resume {batch}"
         )
     aws = opts.aws(max_pool_connections=common.parallelism)
     loaded = opts.config()
-    plan = plan_batch(aws, loaded.config, request, output, batch=batch, branch_tag=_branch_tag(loaded.root))
+    plan = plan_batch(
+        aws, loaded.config, request, output, batch=batch, cwd=opts.process.cwd, branch_tag=_branch_tag(loaded.root)
+    )
     if not plan.jobs:
-        output.warn(f"nothing to enqueue: {request.kind.nothing_found()}")
+        output.warn(f"nothing to enqueue: {request.kind.nothing_found(plan.planning)}")
         output.result({**plan.summary(), "dry_run": common.dry_run, "executions": []}, lambda: None)
-        return
+        return plan
     if common.dry_run:
-        _print_plan(output, plan)
-        return
+        _print_plan(output, plan, show_input=common.show_input)
+        return plan
     _announce(output, plan, defaulted=common.tag_defaulted)
     if prod and not common.yes:
-        _confirm(output, plan)
+        _confirm(opts, plan)
     header = batches.Header(
         batch=batch,
         kind=plan.kind,
@@ -60,12 +84,13 @@ def enqueue(opts: GlobalOptions, request: Request) -> None:
         state_machine=plan.target.state_machine_arn,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         images=dict(plan.images.refs),
-        parameters=common.model_dump(mode="json", exclude={"ledger_dir", "dry_run", "yes"}),
+        parameters=common.model_dump(mode="json", exclude={"ledger_dir", "dry_run", "yes", "show_input"}),
     )
     with batches.locked(directory, batch):
         ledger = batches.create(directory, header, ((job.name, job.key, job.document) for job in plan.jobs))
         output.info(f"batch {batch}: ledger {ledger.path}")
         _submit(aws, ledger, plan.jobs, common.parallelism, output)
+    return plan
 
 
 def _branch_tag(root: Path) -> str | None:
@@ -90,26 +115,25 @@ def _announce(output: Output, plan: Plan, *, defaulted: bool) -> None:
         output.warn(note)
 
 
-def _interactive() -> bool:
-    """A person can answer a prompt: stdin is a terminal (and not closed)."""
-    return sys.stdin is not None and sys.stdin.isatty()
-
-
-def _confirm(output: Output, plan: Plan) -> None:
-    output.info(f"About to submit {len(plan.jobs)} {plan.kind} job(s) to PROD:")
+def _confirm(opts: GlobalOptions, plan: Plan) -> None:
+    output = opts.output
+    output.info(f"About to submit {plural(len(plan.jobs), f'{plan.kind} job')} to PROD:")
     output.info(f"  batch: {plan.batch}")
     output.info(f"  state machine: {plan.target.state_machine_arn}")
     for role, ref in plan.images.refs.items():
         output.info(f"  {role}: {ref}")
-    _ask("Submit?")
+    _ask(opts, "Submit?")
 
 
-def _ask(question: str) -> None:
-    """Raises typer.Exit(1) unless the answer is yes."""
-    import typer
+def _ask(opts: GlobalOptions, question: str) -> None:
+    """Raises Aborted (exit 1) unless the answer is yes; end of input (Ctrl-D) is a no. Ctrl-C is an interrupt."""
+    if not opts.confirm(question):
+        raise Aborted("aborted: nothing was submitted")
 
-    if not typer.confirm(question, err=True):
-        raise typer.Exit(1)
+
+def plural(count: int, noun: str) -> str:
+    """`1 job`, `2 jobs`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def resume(
@@ -127,7 +151,7 @@ def resume(
     """
     output = opts.output
     opts.config()  # a --config that does not exist is an error here too
-    directory = batches.ledger_dir(ledger_dir, opts.environ)
+    directory = folder(opts, ledger_dir)
     ledger = load_batch(directory, batch)  # an unknown batch is a usage error before taking any lock
     if dry_run:
         pending = ledger.pending()
@@ -141,19 +165,19 @@ def resume(
         )
         return
     if ledger.pending():
-        _ask_for_prod(ledger, yes=yes, doing="resuming", jobs=f"the {len(ledger.pending())} unconfirmed job(s)")
+        _ask_for_prod(opts, ledger, yes=yes, doing="resuming", jobs=f"the {len(ledger.pending())} unconfirmed job(s)")
     with batches.locked(directory, batch):
         ledger = load_batch(directory, batch)  # as it is now that we hold the lock
         _submit_pending(_session(opts, ledger, parallelism), ledger, parallelism, output)
 
 
-def _ask_for_prod(ledger: batches.Ledger, *, yes: bool, doing: str, jobs: str) -> None:
+def _ask_for_prod(opts: GlobalOptions, ledger: batches.Ledger, *, yes: bool, doing: str, jobs: str) -> None:
     """A prod batch asks first, as enqueue does: a question on a terminal, and off one --yes is required."""
     if ledger.header.environment != Environment.PROD.value or yes:
         return
-    if not _interactive():
+    if not opts.process.interactive:
         raise UsageError(f"{doing} a prod batch asks for confirmation: run it on a terminal, or pass --yes")
-    _ask(f"Submit {jobs} of batch {ledger.batch} ({ledger.header.kind}) to PROD?")
+    _ask(opts, f"Submit {jobs} of batch {ledger.batch} ({ledger.header.kind}) to PROD?")
 
 
 def _submit_pending(
@@ -189,7 +213,7 @@ def retry(
     has not seen started (exactly once, as resume)."""
     output = opts.output
     opts.config()  # a --config that does not exist is an error here too
-    directory = batches.ledger_dir(ledger_dir, opts.environ)
+    directory = folder(opts, ledger_dir)
     ledger = load_batch(directory, batch)
     aws = _session(opts, ledger, parallelism)
     wanted = RETRIED | ({"ABORTED"} if include_aborted else set())
@@ -217,7 +241,7 @@ def retry(
     if not attempts:
         output.info(f"batch {batch}: no job's latest attempt failed; nothing to retry")
         return
-    _ask_for_prod(ledger, yes=yes, doing="retrying", jobs=f"{len(attempts)} new attempt(s) of failed jobs")
+    _ask_for_prod(opts, ledger, yes=yes, doing="retrying", jobs=f"{len(attempts)} new attempt(s) of failed jobs")
     with batches.locked(directory, batch):
         ledger = load_batch(directory, batch)  # as it is now that we hold the lock
         latest = {entry.name for entry in ledger.latest()}
@@ -274,7 +298,7 @@ def _submit(aws: cloud.Aws, ledger: batches.Ledger, jobs: Sequence[Job], paralle
         )
 
 
-def _print_plan(output: Output, plan: Plan) -> None:
+def _print_plan(output: Output, plan: Plan, *, show_input: bool = False) -> None:
     output.result(
         {
             **plan.summary(),
@@ -284,17 +308,21 @@ def _print_plan(output: Output, plan: Plan) -> None:
                 for j in plan.jobs
             ],
         },
-        lambda: _plan_table(output, plan),
+        lambda: _plan_table(output, plan, show_input=show_input),
     )
 
 
-def _plan_table(output: Output, plan: Plan) -> None:
+def _plan_table(output: Output, plan: Plan, *, show_input: bool) -> None:
     found = any(job.found_at for job in plan.jobs)
     output.table(
         ["execution name", "job", "input bytes", *(["found at"] if found else [])],
         ([job.name, job.key, job.size, *([job.found_at or "-"] if found else [])] for job in plan.jobs),
-        title=f"dry run: {len(plan.jobs)} {plan.kind} job(s) on {plan.target.state_machine_arn}",
+        title=f"dry run: {plural(len(plan.jobs), f'{plan.kind} job')} on {plan.target.state_machine_arn}",
     )
+    for job in plan.jobs if show_input else ():
+        output.plain(
+            f"\n# {job.name} ({job.key}): the Step Functions input\n{json.dumps(json.loads(job.document), indent=2)}"
+        )
     for role, image in plan.images.refs.items():
         output.info(f"{role}: {image}")
     for note in plan.notes:

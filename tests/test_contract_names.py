@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import re
 
-from cryoet_release_plugins.enqueue.jobs import (
-    MAX_INPUT_BYTES,
-    JobSpec,
-    Target,
-    execution_name,
-    make_jobs,
-    new_batch_id,
-    oversized,
-)
+from cryoet_release.contract import MAX_INPUT_BYTES, Target, execution_name, make_jobs, new_batch_id, oversized
+from cryoet_release.kinds import JobSpec
 
 NAME = re.compile(r"[0-9A-Za-z_-]{1,80}")
 TARGET = Target(region="us-west-2", state_machine_arn="arn:x", comms_bucket="c", wdl_bucket="w")
@@ -45,7 +38,7 @@ def test_oversized_inputs_are_found_by_their_utf8_size() -> None:
 
 
 def test_attempt_names_are_valid_deterministic_and_distinct() -> None:
-    from cryoet_release_plugins.enqueue.jobs import attempt_name
+    from cryoet_release.contract import attempt_name
 
     short = execution_name("b1", "validate", "10000")
     assert attempt_name(short, 1) == f"{short}-r1"
