@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -43,7 +44,24 @@ CONFIGS: dict[str, bytes] = {
     "markup-value.toml": b'[images.ingestor]\ncontext = "ingestion_tools"\nrepository = "[/x]"\n',
     "markup-bucket.toml": b'[environments.staging]\nbucket = "[/x]"\n',
     "a[/x]b.toml": b"nosuchkey = 1\n",  # rich markup in the path: folder `a[`, file `x]b.toml`
+    "registry-abc.toml": b'registry_account = "abc"\n',
 }
+
+# A dataset config that finds one run in the raw bucket: raw/10000/TS_01.
+DATASET_CONFIG = """\
+standardization_config:
+  deposition_id: 10301
+  source_prefix: raw
+depositions:
+- sources:
+  - literal: {value: [10301]}
+datasets:
+- sources:
+  - literal: {value: [10000]}
+runs:
+- sources:
+  - source_glob: {list_glob: '{dataset_name}/*'}
+"""
 
 # Commands that call AWS, with input that is good otherwise: each bad AWS setting below is tried on each of them.
 AWS_COMMANDS: dict[str, tuple[str, ...]] = {
@@ -315,6 +333,18 @@ CASES = [
     pytest.param(
         ("status", "good", "--interval", "0"), {}, 2, "--interval", id="status-interval-0"
     ),
+    pytest.param(
+        ("status", "--watch", "--interval", "nan", "good"), {}, 2, "'nan' is not a finite number",
+        id="status-interval-nan",
+    ),
+    pytest.param(
+        ("--config", "{tmp}/configs/registry-abc.toml", "config", "show"), {}, 2,
+        "registry_account: 'abc' is not valid: an AWS account id is exactly 12 digits", id="config-registry-abc",
+    ),
+    pytest.param(
+        ("enqueue", "validate", "10000"), {"CRYOET_RELEASE_CONFIG": "{tmp}/configs/registry-abc.toml"}, 2,
+        "registry_account: 'abc'", id="validate-config-registry-abc",
+    ),
     pytest.param(("status",), {}, 2, "--latest", id="status-no-batch"),
     pytest.param(("status", "good", "--latest"), {}, 2, "--latest", id="status-batch-and-latest"),
     pytest.param(("status", "nosuchbatch"), {}, 2, "'nosuchbatch'", id="status-unknown-batch"),
@@ -413,6 +443,7 @@ def shared_world(tmp_path_factory: pytest.TempPathFactory) -> World:
     for name, content in CONFIGS.items():
         (configs / name).write_bytes(content)
     (configs / f"{NOT_UTF8}.toml").write_bytes(b"nosuchkey = 1\n")  # a file name that is not UTF-8
+    (configs / "dataset.yaml").write_text(DATASET_CONFIG)
     (root / "a-file").write_text("a regular file\n")
     return World(root)
 
@@ -434,6 +465,7 @@ def world(shared_world: World, moto_server: str, monkeypatch: pytest.MonkeyPatch
         moto_api(moto_server, "reset")
         shutil.rmtree(root / "state", ignore_errors=True)
         seed()
+        client("s3").put_object(Bucket="cryoetportal-rawdatasets-dev", Key="raw/10000/TS_01/TS_01.mrc", Body=b"")
         queued = invoke("enqueue", "validate", "10000", "--batch", "good")
         assert queued.exit_code == 0, queued.output
         folder = ledger_folder(root)
@@ -699,4 +731,65 @@ def test_closed_stdout_under_json_is_no_traceback(world: World, args: tuple[str,
     )
     assert process.returncode == code, process.stderr.decode(errors="replace")
     assert b"Traceback" not in process.stderr
+    assert world.read() == world.built
+
+
+# --- a dry run submits nothing, in a table as under --json ---------------------------------------------------------
+
+DRY_RUNS = {
+    "db-import": ("enqueue", "db-import", "--include-dataset", "10000"),
+    "sync": ("enqueue", "sync", "--include-dataset", "10000", "--include-deposition", "10300"),
+    "validate": ("enqueue", "validate", "10000", "10001"),
+    "source-validate": ("enqueue", "source-validate", "cfg.yaml"),
+    "queue": (
+        "enqueue", "queue", "{tmp}/configs/dataset.yaml", "cryoetportal-rawdatasets-dev", "cryoet-data-portal-staging"
+    ),
+    "prod-db-import": ("enqueue", "db-import", "--include-dataset", "10000", "--environment", "prod"),
+    "resume": ("enqueue", "resume", "prod-pending"),
+    "retry": ("enqueue", "retry", "good"),
+    "build": ("build", "--tag", "t1"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("args", list(DRY_RUNS.values()), ids=list(DRY_RUNS))
+@pytest.mark.parametrize("json_mode", [False, True], ids=["table", "json"])
+def test_a_dry_run_changes_nothing(world: World, args: tuple[str, ...], json_mode: bool) -> None:
+    """Every side-effecting command, with --dry-run, in both outputs: it shows the plan and the world is unchanged
+    (executions, objects, images, ledgers). A prod one needs no --yes: nothing is sent."""
+    result = invoke(*(["--json"] if json_mode else []), *expand(args, world.root), "--dry-run")
+    assert result.exit_code == 0, result.output
+    if json_mode:
+        assert json.loads(result.stdout)["dry_run"] is True
+    else:
+        assert result.stdout.startswith("dry run"), result.stdout
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(result.stdout)
+    assert world.read() == world.built
+
+
+# --- end of input at the prod prompt -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("enqueue", "db-import", "--environment", "prod", "--include-dataset", "10000"),
+        ("enqueue", "resume", "prod-pending"),
+    ],
+    ids=["enqueue", "resume"],
+)
+@pytest.mark.parametrize("json_mode", [False, True], ids=["table", "json"])
+def test_end_of_input_at_the_prod_prompt_is_a_no(world: World, args: tuple[str, ...], json_mode: bool) -> None:
+    """Ctrl-D (no answer at all) is "no": exit 1, one error line after the question, nothing sent."""
+    result = invoke(*(["--json"] if json_mode else []), *args, input="", terminal=True)
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert re.fullmatch(r"Submit.*\? \[y/N\]: ", lines[-2]), lines[-2]
+    assert lines[-1] == "error: aborted: nothing was submitted"
+    if json_mode:
+        assert json.loads(result.stdout)["error"] == {
+            "message": "aborted: nothing was submitted", "hint": None, "exit_code": 1,
+        }  # fmt: skip
+    else:
+        assert result.stdout == ""
     assert world.read() == world.built

@@ -170,10 +170,13 @@ def load_config(
     for source, layer in layers:
         _merge(merged, layer)
         sources.update(dict.fromkeys(_flatten(layer), source))
-    try:
-        config = ReleaseConfig.model_validate(merged)
-    except ValidationError as error:
-        raise ConfigError(_describe(error, sources, path, environ)) from None
+        if source == "default" or layer:
+            # Each layer is checked as it is laid on: a bad value in the file is an error even when the
+            # environment overrides it (it would surface the day the variable is unset).
+            try:
+                config = ReleaseConfig.model_validate(merged)
+            except ValidationError as error:
+                raise ConfigError(_describe(error, sources, path, environ)) from None
 
     root = path.parent if path is not None else (find_git_root(cwd) or cwd)
     return LoadedConfig(config=config, root=root.resolve(), path=path, sources=sources)

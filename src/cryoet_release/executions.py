@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from cryoet_release import aws as cloud
 from cryoet_release import batches
 from cryoet_release.models import partition_of
+from cryoet_release.submission import NAME_TAKEN
 
 STATES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "NOT_STARTED")
 CLOSED_WITH_ERROR = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
@@ -51,7 +52,8 @@ def collect(aws: cloud.Aws, ledger: batches.Ledger, *, parallelism: int) -> list
     machine = ledger.header.state_machine
     entries = ledger.latest()
     found: dict[str, cloud.Execution] = {}
-    to_describe = [e.name for e in entries]
+    # A name that another input holds is never this job's execution (see submission.NAME_TAKEN).
+    to_describe = [e.name for e in entries if not (e.status == "failed" and e.error_code == NAME_TAKEN)]
     with ThreadPoolExecutor(max_workers=parallelism) as pool:
         described = pool.map(
             lambda name: cloud.describe_execution(aws, cloud.execution_arn(machine, name)), to_describe

@@ -17,6 +17,9 @@ from cryoet_release.console import Output
 from cryoet_release.contract import Job
 from cryoet_release.errors import ExitCode, OperationFailed
 
+NAME_TAKEN = "ExecutionNameTaken"
+"""The error code recorded for a job whose execution name another input holds: no execution is ever this job's."""
+
 
 @dataclass
 class Outcome:
@@ -95,7 +98,7 @@ class Submission:
             return Outcome(job, execution_arn=existing.arn, start_date=existing.start_date)
         return Outcome(
             job,
-            error_code="ExecutionAlreadyExists",
+            error_code=NAME_TAKEN,
             error=f"execution {existing.arn} (started {existing.start_date}) has this job's name but another input:"
             f" it is not job {job.key} of this batch; another batch of the same name? Enqueue again with another"
             " --batch",

@@ -1,7 +1,7 @@
 """Batches: the ledger, exactly-once resume after faults, and status, against the real emulator (moto server).
 
-Faults are injected at the outermost boundary, the HTTP session under botocore, after botocore's own retries
-(AWS_MAX_ATTEMPTS=1 here, so each injected fault is final for that call).
+Faults are injected at the outermost boundary, the HTTP session under botocore (tests/faults.py), after botocore's
+own retries (AWS_MAX_ATTEMPTS=1 here, so each injected fault is final for that call).
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
-from botocore.httpsession import URLLib3Session
 
 from cryoet_release import batches
 from tests.conftest import invoke, moto_api
+from tests.faults import dropped, heal, inject, lost, throttled, when
 from tests.portal import client, seed, started_inputs, state_machine_arn
 
 DATASETS = [str(n) for n in range(30000, 30012)]
@@ -82,36 +80,6 @@ def executions_per_job() -> Counter[str]:
     return names
 
 
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.body
-
-
-ORIGINAL_SEND = URLLib3Session.send
-
-
-def heal(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The network works again."""
-    monkeypatch.setattr(URLLib3Session, "send", ORIGINAL_SEND)
-
-
-def inject(monkeypatch: pytest.MonkeyPatch, fault: Callable[[Any, Any, Callable[[], Any]], Any]) -> None:
-    """Route every StartExecution through `fault(request, body, send)`; other calls pass untouched."""
-    original = URLLib3Session.send
-
-    def send(self: URLLib3Session, request: Any) -> Any:
-        target = request.headers.get("X-Amz-Target", b"")
-        target = target if isinstance(target, bytes) else target.encode()
-        if b"StartExecution" not in target:
-            return original(self, request)
-        return fault(request, json.loads(request.body), lambda: original(self, request))
-
-    monkeypatch.setattr(URLLib3Session, "send", send)
-
-
 def test_ledger_records_every_job(portal: str, tmp_path: Path) -> None:
     result = enqueue("--batch", "first-batch")
     assert result.exit_code == 0, result.output
@@ -131,14 +99,10 @@ def test_throttled_and_dropped_submissions_then_resume(
 
     def first_five_fail(request: Any, body: Any, send: Callable[[], Any]) -> Any:
         calls["n"] += 1
-        if calls["n"] <= 3:
-            headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "injected"}
-            return AWSResponse(request.url, 400, headers, _Raw(b'{"__type":"ThrottlingException","message":"Rate"}'))
-        if calls["n"] <= 5:
-            raise ConnectionClosedError(endpoint_url=request.url)
-        return send()
+        fault = throttled if calls["n"] <= 3 else dropped if calls["n"] <= 5 else None
+        return fault(request, body, send) if fault else send()
 
-    inject(monkeypatch, first_five_fail)
+    inject(monkeypatch, "StartExecution", first_five_fail)
     result = enqueue("--batch", "faulty", "--parallelism", "1")
     assert result.exit_code == 1
     report = json.loads(result.stdout)
@@ -170,24 +134,18 @@ def test_a_response_lost_after_the_server_applied_it(
         request.getfixturevalue("executing")
     request.getfixturevalue("portal")
 
-    def lose_every_third(request: Any, body: Any, send: Callable[[], Any]) -> Any:
-        response = send()  # the execution now exists
-        if int(body["name"][-2:]) % 3 == 0:
-            raise ReadTimeoutError(endpoint_url=request.url)
-        return response
-
-    inject(monkeypatch, lose_every_third)
+    inject(monkeypatch, "StartExecution", when(lambda body: int(body["name"][-2:]) % 3 == 0, lost))
     result = enqueue("--batch", "lossy")
     assert result.exit_code == 1, result.output
-    lost = [e["name"] for e in json.loads(result.stdout)["executions"] if e["status"] == "failed"]
-    assert len(lost) == 4
+    unanswered = [e["name"] for e in json.loads(result.stdout)["executions"] if e["status"] == "failed"]
+    assert len(unanswered) == 4
     assert sum(executions_per_job().values()) == len(DATASETS)
 
     heal(monkeypatch)
     resumed = invoke("--json", "enqueue", "resume", "lossy")
     assert resumed.exit_code == 0, resumed.output
     recorded = {e["name"]: e["execution_arn"] for e in json.loads(resumed.stdout)["executions"]}
-    assert set(recorded) == set(lost)
+    assert set(recorded) == set(unanswered)
     per_job = executions_per_job()
     assert set(per_job.values()) == {1}
     assert len(per_job) == len(DATASETS)
@@ -286,10 +244,7 @@ def test_status_counts_match_moto(executing: None, portal: str, tmp_path: Path) 
 
 
 def test_status_of_jobs_never_started(portal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(request: Any, body: Any, send: Callable[[], Any]) -> Any:
-        raise ConnectionClosedError(endpoint_url=request.url)
-
-    inject(monkeypatch, refuse)
+    inject(monkeypatch, "StartExecution", dropped)
     assert enqueue("--batch", "nothing").exit_code == 1
     heal(monkeypatch)
     report = json.loads(invoke("--json", "status", "nothing").stdout)
@@ -392,12 +347,7 @@ def test_resume_after_a_cut_last_line_repairs_the_ledger(
 ) -> None:
     """A crash cut the last line; resume appends after the repaired tail, and the ledger stays readable."""
 
-    def drop_two(request: Any, body: Any, send: Callable[[], Any]) -> Any:
-        if body["name"].endswith(("30001", "30002")):
-            raise ConnectionClosedError(endpoint_url=request.url)
-        return send()
-
-    inject(monkeypatch, drop_two)
+    inject(monkeypatch, "StartExecution", when(lambda body: body["name"].endswith(("30001", "30002")), dropped))
     assert enqueue("--batch", "cut").exit_code == 1
     heal(monkeypatch)
     path = ledger_dir(tmp_path) / "cut.jsonl"
@@ -417,27 +367,18 @@ def test_resume_after_a_cut_last_line_repairs_the_ledger(
 def test_a_throttled_lookup_while_adopting_fails_that_job_only(
     executing: None, portal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def lose_two(request: Any, body: Any, send: Callable[[], Any]) -> Any:
-        response = send()  # the execution now exists (and closes at once)
-        if body["name"].endswith(("30001", "30002")):
-            raise ReadTimeoutError(endpoint_url=request.url)
-        return response
-
-    inject(monkeypatch, lose_two)
+    # The executions exist (and close at once), and two answers are lost.
+    inject(monkeypatch, "StartExecution", when(lambda body: body["name"].endswith(("30001", "30002")), lost))
     assert enqueue("--batch", "adopt").exit_code == 1
     heal(monkeypatch)
 
-    throttled = Counter[str]()
+    lookups = Counter[str]()
 
-    def throttle_one_lookup(self: URLLib3Session, request: Any) -> Any:
-        target = request.headers.get("X-Amz-Target", b"")
-        if b"DescribeExecution" in (target if isinstance(target, bytes) else target.encode()) and not throttled["n"]:
-            throttled["n"] += 1
-            headers = {"Content-Type": "application/x-amz-json-1.0"}
-            return AWSResponse(request.url, 400, headers, _Raw(b'{"__type":"ThrottlingException","message":"Rate"}'))
-        return ORIGINAL_SEND(self, request)
+    def throttle_the_first(request: Any, body: Any, send: Callable[[], Any]) -> Any:
+        lookups["n"] += 1
+        return throttled(request, body, send) if lookups["n"] == 1 else send()
 
-    monkeypatch.setattr(URLLib3Session, "send", throttle_one_lookup)
+    inject(monkeypatch, "DescribeExecution", throttle_the_first)
     resumed = invoke("--json", "enqueue", "resume", "adopt")
     assert resumed.exit_code == 1, resumed.output  # one job failed; not the whole resume (exit 3)
     report = json.loads(resumed.stdout)
@@ -449,12 +390,7 @@ def test_a_throttled_lookup_while_adopting_fails_that_job_only(
 
 
 def test_resuming_a_prod_batch_asks_first(portal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def drop_one(request: Any, body: Any, send: Callable[[], Any]) -> Any:
-        if body["name"].endswith("30001"):
-            raise ConnectionClosedError(endpoint_url=request.url)
-        return send()
-
-    inject(monkeypatch, drop_one)
+    inject(monkeypatch, "StartExecution", when(lambda body: body["name"].endswith("30001"), dropped))
     prod = ("--environment", "prod", "--yes", "--s3-bucket", "cryoet-data-portal-staging")
     assert enqueue("--batch", "prod-b", *prod).exit_code == 1
     heal(monkeypatch)
@@ -574,3 +510,32 @@ def test_retry_redoes_only_what_failed_and_status_shows_the_latest_attempt(
     again = json.loads(invoke("--json", "enqueue", "retry", "flaky", "--dry-run").stdout)["attempts"]
     assert [a["name"] for a in again] == [f"{new.removesuffix('-r1')}-r2"]
     assert len(executions_per_job()) == len(DATASETS) + 1  # dry runs submit nothing
+
+
+def test_an_execution_of_the_same_name_with_another_input_is_never_taken_for_this_batchs(
+    portal: str, tmp_path: Path
+) -> None:
+    """Another person's batch of the same name (or a reused --batch in another ledger folder) holds the execution
+    names: the jobs are refused naming that execution, never recorded as started, never shown as this batch's."""
+    elsewhere = tmp_path / "someone-elses-ledgers"
+    theirs = invoke(
+        "--json", "enqueue", "db-import", "--include-dataset", "30000", "--batch", "same-name", "--ledger-dir",
+        str(elsewhere),
+    )  # fmt: skip
+    assert theirs.exit_code == 0, theirs.output
+    (their_execution,) = json.loads(theirs.stdout)["executions"]
+
+    mine = enqueue("--batch", "same-name", "--include-dataset", "30000", "--no-debug")  # another input
+    assert mine.exit_code == 1, mine.output
+    (refused,) = json.loads(mine.stdout)["executions"]
+    assert refused["status"] == "failed"
+    assert refused["error_code"] == "ExecutionNameTaken"
+    assert f"execution {their_execution['execution_arn']} (started " in refused["error"]
+    assert "has this job's name but another input" in refused["error"]
+    assert batches.load(ledger_dir(tmp_path), "same-name").counts() == {"planned": 0, "started": 0, "failed": 1}
+
+    status = json.loads(invoke("--json", "status", "same-name").stdout)
+    assert status["counts"]["NOT_STARTED"] == 1  # not their RUNNING execution
+    assert status["executions"][0]["execution_arn"] is None
+    assert invoke("enqueue", "resume", "same-name").exit_code == 1  # refused again, never adopted
+    assert executions_per_job() == Counter({their_execution["name"]: 1})

@@ -198,6 +198,27 @@ def test_dry_run_prints_commands_and_changes_nothing(
     assert "dry" not in registry.tags("cryoet-staging")
     assert ECR_PASSWORD not in result.output
 
+    table = invoke("build", "--tag", "dry", "--dry-run")  # the same, printed for a person
+    assert table.exit_code == 0, table.output
+    assert table.stdout.startswith("dry run: nothing is built, tagged or pushed")
+    assert f"podman push {registry.host}/cryoet-staging:dry" in table.stderr
+    assert "dry" not in registry.tags("cryoet-staging")
+
+
+@pytest.mark.parametrize("json_mode", [False, True], ids=["table", "json"])
+def test_a_dry_run_of_push_pushes_nothing(
+    podman: str, registry: Registry, checkout: Path, repositories: None, json_mode: bool
+) -> None:
+    tag = f"dry-push-{json_mode}".lower()
+    assert invoke("build", "--tag", tag, "--no-push").exit_code == 0
+    uploads = registry.uploads()
+    result = invoke(*(["--json"] if json_mode else []), "push", "--tag", tag, "--dry-run")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)["images"][0]["status"] if json_mode else result.stdout
+    assert "would push" in shown
+    assert tag not in registry.tags("cryoet-staging")
+    assert registry.uploads() == uploads
+
 
 def test_password_never_in_any_argv_during_a_push(
     engine: str, registry: Registry, checkout: Path, repositories: None
@@ -247,7 +268,7 @@ def test_ecr_refusing_another_accounts_registry_names_both_fixes(
     aws: str, checkout: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CRYOET_RELEASE_REGISTRY_ACCOUNT", "908710317728")
-    deny(monkeypatch, b"DescribeRepositories")
+    deny(monkeypatch, "DescribeRepositories")
     result = invoke("build", "--tag", "feature-x", "--dry-run", "--engine", "podman")
     assert result.exit_code == 3
     assert "pushing as account 123456789012 to the registry of account 908710317728" in result.stderr

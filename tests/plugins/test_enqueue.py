@@ -11,12 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.exceptions import ConnectionClosedError
-from botocore.httpsession import URLLib3Session
 from typer.testing import CliRunner
 
 from tests.conftest import invoke
-from tests.faults import deny
+from tests.faults import deny, dropped, inject, when
 from tests.portal import ACCOUNT, seed, started_inputs
 
 STAGING_ARN = "arn:aws:states:us-west-2:123456789012:stateMachine:cryoet-ingestion-staging-default-wdl"
@@ -286,24 +284,9 @@ def test_dry_run_prints_every_input_and_starts_nothing(portal: dict[str, str]) -
     assert started_inputs("staging") == {}
 
 
-def fail_start_execution(monkeypatch: pytest.MonkeyPatch, should_fail: Callable[[dict[str, Any]], bool]) -> None:
-    """Inject a connection failure at the outermost boundary (the HTTP session) for chosen StartExecutions."""
-    original = URLLib3Session.send
-
-    def send(self: URLLib3Session, request: Any) -> Any:
-        target = request.headers.get("X-Amz-Target", b"")
-        if b"StartExecution" in (target if isinstance(target, bytes) else target.encode()):
-            body = json.loads(request.body)
-            if should_fail(body):
-                raise ConnectionClosedError(endpoint_url=request.url)
-        return original(self, request)
-
-    monkeypatch.setattr(URLLib3Session, "send", send)
-
-
 def test_a_failed_submission_is_listed_and_exits_1(portal: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    fail_start_execution(monkeypatch, lambda body: body["name"].endswith("-10001"))
+    inject(monkeypatch, "StartExecution", when(lambda body: body["name"].endswith("-10001"), dropped))
     result = invoke("--json", "enqueue", "db-import", "--include-dataset", "10000", "--include-dataset", "10001")
     assert result.exit_code == 1
     report = json.loads(result.stdout)
@@ -414,7 +397,7 @@ def test_a_refused_tag_check_in_another_account_warns_and_goes_on(
     portal: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CRYOET_RELEASE_REGISTRY_ACCOUNT", "908710317728")
-    deny(monkeypatch, b"DescribeImages")
+    deny(monkeypatch, "DescribeImages")
     result = invoke("enqueue", "db-import", "--include-dataset", "10000")
     assert result.exit_code == 0, result.output
     assert "could not verify tag 'main' in the registry of account 908710317728" in result.stderr
@@ -520,3 +503,50 @@ def test_ctrl_c_at_the_prod_prompt_of_a_real_terminal_is_exit_130_and_submits_no
     assert b"Aborted!" not in seen
     assert b"interrupted" in seen.split(b"Submit?")[-1]
     assert started_inputs("prod") == {}
+
+
+def test_an_empty_value_keeps_the_meaning_the_old_script_gave_it(portal: dict[str, str]) -> None:
+    """R6: where the old script gave '' a meaning, it is kept (the migration guide lists each)."""
+    dbi = invoke(
+        "--json", "enqueue", "db-import", "--include-dataset", "10000", "--s3-bucket", "", "--https-prefix", "",
+        "--filter-datasets", "", "--dry-run",
+    )  # fmt: skip
+    assert dbi.exit_code == 0, dbi.output
+    run = json.loads(dbi.stdout)["executions"][0]["input"]["Input"]["Run"]
+    assert (run["s3_bucket"], run["https_prefix"]) == (
+        "cryoet-data-portal-staging",
+        "https://files.cryoet.staging.si.czi.technology",
+    )
+    sync = invoke("--json", "enqueue", "sync", "--include-dataset", "10000", "--include", "", "--dry-run")
+    assert sync.exit_code == 0, sync.output
+    assert json.loads(sync.stdout)["executions"][0]["input"]["Input"]["Run"]["flags"] == "--include ''"
+    assert started_inputs() == {}
+
+
+@pytest.mark.parametrize(
+    "option", ["--ecr-tag", "--ecr-repo", "--swipe-wdl-key"], ids=["ecr-tag", "ecr-repo", "swipe-wdl-key"]
+)
+def test_an_empty_tag_repository_or_wdl_is_refused_and_nothing_starts(portal: dict[str, str], option: str) -> None:
+    """R6: `--ecr-tag "$TAG"` with TAG unset never runs the default."""
+    result = invoke("enqueue", "db-import", "--include-dataset", "10000", option, "")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: Invalid value for '{option}': it is empty")
+    assert started_inputs() == {}
+
+
+def test_source_validate_takes_the_environment_option_and_a_bucket_with_a_prefix(portal: dict[str, str]) -> None:
+    result = invoke(
+        "enqueue", "source-validate", "--environment", "prod", "cfg.yaml", "cryoetportal-rawdatasets-dev/mirror"
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: source validation always runs on staging: --environment prod changes nothing (as before)" in (
+        " ".join(result.stderr.split())
+    )
+    (document,) = started_inputs("staging").values()
+    assert document["Input"]["Run"]["input_bucket"] == "cryoetportal-rawdatasets-dev/mirror"
+    assert document["Input"]["Run"]["output_dir"] == "source_validation"
+    assert started_inputs("prod") == {}
+    refused = invoke("enqueue", "source-validate", "cfg.yaml", "Raw_Data/mirror")
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("error: INPUT_BUCKET: 'Raw_Data' is not valid")
+    assert len(started_inputs("staging")) == 1

@@ -73,6 +73,8 @@ def test_the_readme_main_job_runs_exactly_as_written(tmp_path: Path) -> None:
 
 
 def test_demo_json_reports_every_step(aws: str) -> None:
+    require("docker-registry")
+    require("podman")
     result = invoke("--json", "sandbox", "demo")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
@@ -84,7 +86,25 @@ def test_demo_json_reports_every_step(aws: str) -> None:
     assert status["counts"]["SUCCEEDED"] == 3
     assert status["closed"] is True
     build = document["steps"][0]
-    assert build["exit_code"] == 0 or build["skipped"]
+    assert (build["exit_code"], build["skipped"]) == (0, None)  # an engine and the registry are here: it built
+    assert commands[1].endswith("--ecr-tag sandbox-demo --pin-digest --batch " + document["batch"] + " --parallelism 3")
+
+
+def test_demo_without_a_registry_says_why_it_skips_the_build(tmp_path: Path) -> None:
+    """Where docker-registry is not installed, the demo says so, and runs the jobs on the emulator's main images."""
+    from cryoet_release_plugins.sandbox.emulator import NO_REGISTRY
+
+    env = {**path_with_this_python(), "PATH": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}
+    run = subprocess.run(
+        [sys.executable, "-m", "cryoet_release", "--json", "sandbox", "demo"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    document = json.loads(run.stdout)
+    build = document["steps"][0]
+    assert (build["exit_code"], build["skipped"]) == (None, NO_REGISTRY)
+    assert "--ecr-tag main" in document["steps"][1]["command"]
+    assert document["steps"][2]["result"]["counts"]["SUCCEEDED"] == 3
 
 
 def read_exports(stdout: Any) -> dict[str, str]:

@@ -52,6 +52,7 @@ def report(output: Output, released: Sequence[Released], environ: Mapping[str, s
                 [r["image"], r["repository"], ", ".join(r["tags"]), r["digest"] or "-", _size(r["size"]), r["status"]]
                 for r in rows
             ),
+            title="dry run: nothing is built, tagged or pushed (the commands follow)" if dry_run else None,
         ),
     )
     if dry_run:
