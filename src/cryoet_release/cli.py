@@ -266,18 +266,29 @@ def create_app(loaded: Sequence[plugin_registry.Plugin], process: Callable[[], P
 
     @app.command("plugins")
     def list_plugins(ctx: typer.Context) -> None:
-        """List the installed plugins. Name, distribution, version, module and status of each."""
+        """List the installed plugins: commands, enqueue kinds and container engines. Distribution, version, module
+        and status of each."""
+        from cryoet_release.engines import registered_plugins
+        from cryoet_release.kinds import kind_plugins
+
         options = ctx.ensure_object(GlobalOptions)
         options.config()  # a --config that does not exist is an error here too
         output = options.output
-        rows = [p.as_json() for p in loaded]
+        every = [*loaded, *kind_plugins(options.environ), *registered_plugins(options.environ)]
+        rows = [p.as_json() for p in every]
+        what = {
+            plugin_registry.GROUP: "command",
+            plugin_registry.KINDS: "enqueue kind",
+            plugin_registry.ENGINES: "engine",
+        }
         output.result(
             {"plugins": rows},
             lambda: output.table(
-                ["name", "distribution", "version", "module", "status"],
+                ["name", "what", "distribution", "version", "module", "status"],
                 (
                     [
                         r["name"],
+                        what.get(str(r["group"]), r["group"]),
                         r["distribution"],
                         r["version"],
                         r["module"],

@@ -130,6 +130,11 @@ def kind_names(environ: Mapping[str, str] = os.environ) -> set[str]:
     return {item.name for item in plugins.discover(environ, plugins.KINDS)}
 
 
+def kind_plugins(environ: Mapping[str, str] = os.environ) -> list[plugins.Plugin]:
+    """Every registered kind as a plugin (loaded, or why not), for `cryoet-release plugins`."""
+    return plugins.load_plugins(group=plugins.KINDS, environ=environ, check=_is_kind)
+
+
 def load_kinds(
     environ: Mapping[str, str] = os.environ, *, only: str | None = None
 ) -> tuple[list[type[Kind]], list[str]]:

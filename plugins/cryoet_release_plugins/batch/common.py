@@ -32,9 +32,10 @@ PANEL = "Options of every kind"
 class Common:
     """The options every enqueue kind takes, as typed; `resolve` gives the validated values a batch runs with."""
 
-    environment: Annotated[Environment, typer.Option(help="Which state machine, buckets and defaults.")] = (
-        Environment.STAGING
-    )
+    environment: Annotated[
+        Environment,
+        typer.Option(metavar="[staging|prod]", help="Which state machine, buckets and defaults."),
+    ] = Environment.STAGING
     ecr_repo: Annotated[
         str | None,
         typer.Option(

@@ -17,6 +17,7 @@ Engine = Annotated[
     str | None,
     typer.Option(
         click_type=choice(engines.names()),
+        metavar=f"[{'|'.join(engines.names())}]",
         help="Container engine [default: the config's engine, else docker if its daemon answers, else podman].",
         show_default=False,
     ),

@@ -36,9 +36,14 @@ def _is_engine(loaded: Any) -> str | None:
     return f"is a {type(loaded).__name__}, not a subclass of cryoet_release.engines.base.Engine"
 
 
+def registered_plugins(environ: Mapping[str, str] = os.environ) -> list[plugins.Plugin]:
+    """Every registered engine as a plugin (loaded, or why not), for `cryoet-release plugins`."""
+    return plugins.load_plugins(group=plugins.ENGINES, environ=environ, check=_is_engine)
+
+
 def registered(environ: Mapping[str, str] = os.environ, warn: Any = None) -> dict[str, type[Engine]]:
     """Every engine that loads, by name; `warn` hears about the ones that do not (isolated like broken plugins)."""
-    found = plugins.load_plugins(group=plugins.ENGINES, environ=environ, check=_is_engine)
+    found = registered_plugins(environ)
     for problem in plugins.problems(found):
         if warn is not None:
             warn(problem)
