@@ -75,6 +75,9 @@ def _isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    from cryoet_release import quotas
+
+    monkeypatch.setattr(quotas, "_LIMITERS", {})  # each test starts with full buckets, as a new process does
 
 
 def invoke(

@@ -9,6 +9,7 @@ each injected fault final for its call (botocore's own retries would otherwise h
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -95,3 +96,18 @@ def when(test: Callable[[Any], bool], fault: Fault) -> Fault:
 def deny(monkeypatch: pytest.MonkeyPatch, operation: str) -> None:
     """IAM refusing one operation."""
     inject(monkeypatch, operation, denied)
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Count every JSON-protocol request by operation (StartExecution, DescribeExecution, ListExecutions, ...)."""
+    calls: Counter[str] = Counter()
+    sending = URLLib3Session.send
+
+    def send(self: URLLib3Session, request: Any) -> Any:
+        operation = _operation(request)
+        if operation:
+            calls[operation] += 1
+        return sending(self, request)
+
+    monkeypatch.setattr(URLLib3Session, "send", send)
+    return calls

@@ -69,7 +69,7 @@ AWS_COMMANDS: dict[str, tuple[str, ...]] = {
     "sync": ("enqueue", "sync", "--include-dataset", "10000"),
     "validate": ("enqueue", "validate", "10000"),
     "source-validate": ("enqueue", "source-validate", "cfg.yaml"),
-    "resume": ("enqueue", "resume", "good"),
+    "resume": ("enqueue", "resume", "prod-pending", "--yes"),  # a job to submit: AWS is asked
     "status": ("status", "good"),
     "status-latest": ("status", "--latest"),
     "build": ("build", "--tag", "t1"),

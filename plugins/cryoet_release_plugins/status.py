@@ -27,22 +27,28 @@ def status(
     ledger_dir: LedgerDir = None,
     exit_status: Annotated[
         bool,
-        typer.Option("--exit-status", help="Exit 1 if a job's latest attempt failed (with --watch: once all end)."),
+        typer.Option(
+            "--exit-status",
+            help="Exit 1 if a job's latest attempt failed (with --watch: once all end); 130 if Ctrl-C stops the watch"
+            " while jobs run.",
+        ),
     ] = False,
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh", help="Read every job's state again, even those recorded as finished (a redriven execution)."
+        ),
+    ] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="List every job, not a summary.")] = False,
 ) -> None:
     """Counts by state, the failed executions with their error and console link; --watch until all are closed."""
-    from cryoet_release_plugins.status_view import show_status
+    from cryoet_release_plugins.status_view import StatusRequest, show_status
 
-    show_status(
-        ctx.ensure_object(GlobalOptions),
-        batch,
-        latest=latest,
-        watch=watch,
-        interval=interval,
-        parallelism=parallelism,
-        ledger_dir=ledger_dir,
-        exit_status=exit_status,
-    )
+    request = StatusRequest(
+        batch, latest=latest, watch=watch, interval=interval, parallelism=parallelism, ledger_dir=ledger_dir,
+        exit_status=exit_status, refresh=refresh, show_all=show_all,
+    )  # fmt: skip
+    show_status(ctx.ensure_object(GlobalOptions), request)
 
 
 @batches_app.callback(invoke_without_command=True)

@@ -1,61 +1,127 @@
-"""`status` and `batches`: what became of a batch's jobs, as a table, a live view or one JSON document."""
+"""`status` and `batches`: what became of a batch's jobs, as a summary, a live view, lines for a log, or one JSON
+document.
+
+A person at a terminal gets a summary at any size: the counts, the failed jobs (the first ones, one block each), the
+jobs running longest. `--all` lists every job; `--json` has every job, always.
+"""
 
 from __future__ import annotations
 
 import time
-from contextlib import suppress
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryoet_release import batches
-from cryoet_release.console import make_table
+from cryoet_release.console import Output, fitted, plural
 from cryoet_release.context import GlobalOptions
-from cryoet_release.errors import OperationFailed
-from cryoet_release.executions import CLOSED_WITH_ERROR, JobState, collect, counts, failed
+from cryoet_release.errors import Interrupted, OperationFailed
+from cryoet_release.executions import CLOSED_WITH_ERROR, JobState, Tracker, counts, failed
 from cryoet_release_plugins.batch.ledgers import folder, pick_ledger, readable_ledgers
 
+SHOWN_FAILURES = 20
+SHOWN_RUNNING = 5
+HEARTBEAT = 120.0
+"""Seconds between two lines of a watch that is not on a terminal, when nothing changes (CI kills a job that
+prints nothing for ten minutes)."""
 
-def show_status(
-    opts: GlobalOptions,
-    batch: str | None,
-    *,
-    latest: bool,
-    watch: bool,
-    interval: float,
-    parallelism: int,
-    ledger_dir: Path | None,
-    exit_status: bool = False,
-) -> None:
-    """Raises OperationFailed with `exit_status` when a job's latest attempt failed (as `gh run watch`)."""
+
+@dataclass(frozen=True)
+class StatusRequest:
+    batch: str | None
+    latest: bool = False
+    watch: bool = False
+    interval: float = 10
+    parallelism: int = 20
+    ledger_dir: Path | None = None
+    exit_status: bool = False
+    refresh: bool = False
+    show_all: bool = False
+
+
+def show_status(opts: GlobalOptions, request: StatusRequest) -> None:
+    """Raises OperationFailed with `exit_status` when a job's latest attempt failed (as `gh run watch`), and
+    Interrupted when a watch with `exit_status` is stopped while jobs still run."""
     output = opts.output
     opts.config()  # a --config that does not exist is an error here too
-    ledger = pick_ledger(opts, batch, latest=latest, ledger_dir=ledger_dir)
-    aws = opts.aws(region=ledger.header.region, max_pool_connections=parallelism)
-    states = collect(aws, ledger, parallelism=parallelism)
-    if watch and not output.json_mode:
-        from rich.live import Live
-
-        # Ctrl-C is the normal way out of a watch: the last table stays, and the exit code is 0.
-        with (
-            suppress(KeyboardInterrupt),
-            Live(_render(ledger, states), console=output.stderr, refresh_per_second=1, transient=True) as live,
-        ):
-            while any(state.state == "RUNNING" for state in states):
-                time.sleep(interval)
-                states = collect(aws, ledger, parallelism=parallelism)
-                live.update(_render(ledger, states))
-    elif watch:
-        with suppress(KeyboardInterrupt):
-            while any(state.state == "RUNNING" for state in states):
-                time.sleep(interval)
-                states = collect(aws, ledger, parallelism=parallelism)
-    output.result(_document(ledger, states), lambda: output.stdout.print(_render(ledger, states)))
+    ledger = pick_ledger(opts, request.batch, latest=request.latest, ledger_dir=request.ledger_dir)
+    aws = opts.aws(region=ledger.header.region, max_pool_connections=request.parallelism)
+    tracker = Tracker(aws, ledger, parallelism=request.parallelism)
+    states = tracker.states(refresh=request.refresh)
+    interrupted = False
+    if request.watch and _running(states):
+        states, interrupted = _watch(output, ledger, tracker, states, request.interval)
+    output.result(
+        _document(ledger, states),
+        lambda: output.stdout.print(_render(output, ledger, states, show_all=request.show_all), soft_wrap=True),
+    )
+    if interrupted and request.exit_status:
+        raise Interrupted(f"interrupted: {plural(sum(s.state == 'RUNNING' for s in states), 'job')} still running")
     broken = failed(states)
     if broken:
         retry = f"Retry them with: cryoet-release enqueue retry {ledger.batch}"
-        if exit_status:
-            raise OperationFailed(f"{len(broken)} of {len(states)} job(s) failed", hint=retry)
-        output.info(f"{len(broken)} of {len(states)} job(s) failed. {retry}")
+        if request.exit_status:
+            raise OperationFailed(f"{len(broken)} of {plural(len(states), 'job')} failed", hint=retry)
+        output.info(f"{len(broken)} of {plural(len(states), 'job')} failed. {retry}")
+
+
+def _running(states: Sequence[JobState]) -> bool:
+    return any(state.state == "RUNNING" for state in states)
+
+
+def _watch(
+    output: Output, ledger: batches.Ledger, tracker: Tracker, states: list[JobState], interval: float
+) -> tuple[list[JobState], bool]:
+    """Refresh every `interval` seconds until no job runs. On a terminal, a live summary on stderr; elsewhere (a
+    pipe, a file, a CI log), one line per change of the counts, and one at least every HEARTBEAT seconds. Returns the
+    last states, and whether Ctrl-C stopped the watch."""
+    if output.stderr.is_terminal and not output.json_mode:
+        from rich.live import Live
+
+        live = Live(_render(output, ledger, states), console=output.stderr, refresh_per_second=1, transient=True)
+        show: Callable[[list[JobState]], None] = lambda now: live.update(_render(output, ledger, now))  # noqa: E731
+    else:
+        live = None
+        last: dict[str, Any] = {"line": None, "at": 0.0}
+
+        def show(now: list[JobState]) -> None:
+            line = _count_line(ledger, now)
+            if line != last["line"] or time.monotonic() - last["at"] >= HEARTBEAT:
+                stamp = datetime.now(UTC).strftime("%H:%M:%SZ")
+                output.info(f"{stamp} {line}")
+                last.update(line=line, at=time.monotonic())
+
+        show(states)
+    current = [states]
+    try:
+        if live is not None:
+            live.start()
+        while _running(current[0]):
+            _sleep(interval, lambda: show(current[0]) if live is None else None)
+            current[0] = tracker.states()
+            show(current[0])
+    except KeyboardInterrupt:
+        return current[0], True
+    finally:
+        if live is not None:
+            live.stop()
+    return current[0], False
+
+
+def _sleep(seconds: float, beat: Callable[[], None]) -> None:
+    """Sleep, calling `beat` every HEARTBEAT seconds of it (a long interval still shows life in a log)."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, HEARTBEAT))
+        if end - time.monotonic() > 0:
+            beat()
+
+
+def _count_line(ledger: batches.Ledger, states: Sequence[JobState]) -> str:
+    shown = ", ".join(f"{state} {count}" for state, count in counts(states).items() if count)
+    return f"batch {ledger.batch}: {shown} ({plural(len(states), 'job')})"
 
 
 def _document(ledger: batches.Ledger, states: list[JobState]) -> dict[str, Any]:
@@ -71,7 +137,7 @@ def _document(ledger: batches.Ledger, states: list[JobState]) -> dict[str, Any]:
         "state_machine": ledger.header.state_machine,
         "images": dict(ledger.header.images),
         "counts": counts(states),
-        "closed": not any(state.state == "RUNNING" for state in states),
+        "closed": not _running(states),
         "executions": [
             {
                 "name": s.name,
@@ -80,6 +146,8 @@ def _document(ledger: batches.Ledger, states: list[JobState]) -> dict[str, Any]:
                 "attempts": history.get(s.name, [s.name]),
                 "state": s.state,
                 "execution_arn": s.arn,
+                "start_date": s.start_date,
+                "stop_date": s.stop_date,
                 "error": s.error,
                 "cause": s.cause,
                 "console_url": s.console_url(region),
@@ -89,25 +157,60 @@ def _document(ledger: batches.Ledger, states: list[JobState]) -> dict[str, Any]:
     }
 
 
-def _render(ledger: batches.Ledger, states: list[JobState]) -> Any:
+def _elapsed(start: str | None, now: datetime) -> str:
+    if start is None:
+        return "-"
+    seconds = int((now - datetime.fromisoformat(start)).total_seconds())
+    hours, rest = divmod(max(seconds, 0), 3600)
+    return f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m {rest % 60:02d}s"
+
+
+def _render(output: Output, ledger: batches.Ledger, states: list[JobState], *, show_all: bool = False) -> Any:
+    """The summary a person reads: the batch on one line, its counts, its images, then the failed jobs and the jobs
+    running longest (or, `show_all`, every job)."""
     from rich.console import Group
     from rich.text import Text
 
-    tally = counts(states)
-    summary = make_table(
-        list(tally), [list(tally.values())], title=f"batch {ledger.batch}: {ledger.header.kind}, {len(states)} jobs"
-    )
-    images = Text("\n".join(f"{role}: {ref}" for role, ref in ledger.header.images.items()))
-    failed = [s for s in states if s.state in CLOSED_WITH_ERROR or (s.state == "NOT_STARTED" and s.error)]
-    if not failed:
-        return Group(summary, images)
+    console = output.stdout
     region = ledger.header.region
-    details = make_table(
-        ["execution", "job", "state", "error", "cause", "console"],
-        ([s.name, s.key, s.state, s.error, (s.cause or "")[:200], s.console_url(region)] for s in failed),
-        title="failed",
-    )
-    return Group(summary, images, details)
+    header = ledger.header
+    parts: list[Any] = [
+        Text(f"batch {ledger.batch}", style="bold", no_wrap=True, overflow="ignore"),
+        Text(f"{header.kind} on {header.environment} ({header.account}, {region}): {plural(len(states), 'job')}"),
+        Text("  ".join(f"{state} {count}" for state, count in counts(states).items() if count)),
+        Text("\n".join(f"{role}: {ref}" for role, ref in header.images.items()), no_wrap=True, overflow="ignore"),
+    ]
+    if show_all:
+        parts.append(
+            fitted(
+                console,
+                ["execution", "job", "state", "attempt", "error"],
+                [[s.name, s.key, s.state, s.attempt, s.error] for s in states],
+                title="every job",
+            )
+        )
+        return Group(*parts)
+    broken = [s for s in states if s.state in CLOSED_WITH_ERROR or (s.state == "NOT_STARTED" and s.error)]
+    if broken:
+        rows = [
+            [s.name, s.key, s.state, s.error, (s.cause or "")[:200], s.console_url(region)]
+            for s in broken[:SHOWN_FAILURES]
+        ]
+        parts.append(fitted(console, ["execution", "job", "state", "error", "cause", "console"], rows, title="failed"))
+        if len(broken) > SHOWN_FAILURES:
+            parts.append(Text(f"and {len(broken) - SHOWN_FAILURES} more failed: --all lists every job, --json all"))
+    running = sorted((s for s in states if s.state == "RUNNING"), key=lambda s: s.start_date or "")[:SHOWN_RUNNING]
+    if running:
+        now = datetime.now(UTC)
+        parts.append(
+            fitted(
+                console,
+                ["execution", "job", "running for"],
+                [[s.name, s.key, _elapsed(s.start_date, now)] for s in running],
+                title="running longest",
+            )
+        )
+    return Group(*parts)
 
 
 def show_batches(opts: GlobalOptions, ledger_dir: Path | None) -> None:

@@ -28,8 +28,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from cryoet_release import quotas
 from cryoet_release.errors import AccessDenied, AwsError, CredentialsError, RegionError, ResourceNotFound, UsageError
 from cryoet_release.models import AwsRegion, partition_of, validate_as, validation_problems
+from cryoet_release.quotas import Quota
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,11 +56,14 @@ class Aws:
         *,
         environ: Mapping[str, str] | None = None,
         max_pool_connections: int = 10,
+        rate_limits: Mapping[str, Quota] | None = None,
     ):
         self.profile = profile
         self._region_flag = region
         self._environ = os.environ if environ is None else environ
         self.max_pool_connections = max_pool_connections
+        self.rate_limits = dict(rate_limits or {})
+        """Step Functions action -> the limit this process keeps to (else quotas.default_limit)."""
         self._clients: dict[str, Any] = {}
 
     @cached_property
@@ -125,8 +130,24 @@ class Aws:
                 client.meta.events.register("before-parameter-build", _started)
                 client.meta.events.register("after-call", _finished)
                 client.meta.events.register("after-call-error", _failed)
+            self._limit(client)
             self._clients[key] = client
         return self._clients[key]
+
+    def limiter(self, action: str) -> quotas.Limiter | None:
+        """The process's one limiter of a Step Functions action in this session's region (see quotas)."""
+        return quotas.limiter(action, self.region, self.rate_limits)
+
+    def _limit(self, client: Any) -> None:
+        """Every request of a limited action (each attempt of botocore's retries too) waits for its limiter's
+        token, and a throttled one slows the limiter down."""
+        service = client.meta.service_model.service_id.hyphenize()
+        for action in quotas.DOCUMENTED if service == "sfn" else ():
+            limiter = self.limiter(action)
+            if limiter is None:
+                continue
+            client.meta.events.register(f"before-send.{service}.{action}", _waiting_for(limiter))
+            client.meta.events.register(f"needs-retry.{service}.{action}", _slowing(limiter))
 
     @cached_property
     def account(self) -> str:
@@ -172,6 +193,26 @@ def translate_errors(profile: str | None = None) -> Iterator[None]:
 
 
 ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "403", "Forbidden"}
+
+
+def _waiting_for(limiter: quotas.Limiter) -> Callable[..., None]:
+    def wait(**_: Any) -> None:
+        limiter.acquire()
+
+    return wait
+
+
+_THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+
+
+def _slowing(limiter: quotas.Limiter) -> Callable[..., None]:
+    def check(response: Any = None, **_: Any) -> None:
+        parsed = response[1] if isinstance(response, tuple) and len(response) == 2 else {}
+        if isinstance(parsed, Mapping) and parsed.get("Error", {}).get("Code") in _THROTTLED:
+            limiter.throttled()
+            log.debug("throttled: %s", "slowing down")
+
+    return check
 
 
 def _started(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -419,6 +460,34 @@ class Execution:
     error: str | None = None
     cause: str | None = None
     stop_date: str | None = None
+
+
+def list_executions(
+    aws: Aws, state_machine: str, *, status: str | None = None, page_size: int = 1000
+) -> Iterator[list[Execution]]:
+    """The state machine's executions (those of `status`, if given), newest first, one list per page: stop iterating
+    and no more pages are asked for. Raises ResourceNotFound for a state machine that does not exist."""
+    sfn = aws.client("stepfunctions")
+    arguments = {
+        "stateMachineArn": state_machine,
+        "maxResults": page_size,
+        **({"statusFilter": status} if status else {}),
+    }
+    with translate_errors(aws.profile):
+        try:
+            for page in sfn.get_paginator("list_executions").paginate(**arguments):
+                yield [
+                    Execution(
+                        name=item["name"],
+                        arn=item["executionArn"],
+                        status=item["status"],
+                        start_date=item["startDate"].isoformat(),
+                        stop_date=item["stopDate"].isoformat() if item.get("stopDate") else None,
+                    )
+                    for item in page.get("executions", [])
+                ]
+        except sfn.exceptions.StateMachineDoesNotExist:
+            raise ResourceNotFound(f"state machine {state_machine} does not exist") from None
 
 
 def execution_arn(state_machine: str, name: str) -> str:

@@ -266,8 +266,8 @@ def create_app(loaded: Sequence[plugin_registry.Plugin], process: Callable[[], P
 
     @app.command("plugins")
     def list_plugins(ctx: typer.Context) -> None:
-        """List the installed plugins: commands, enqueue kinds and container engines. Distribution, version, module
-        and status of each."""
+        """List the installed plugins. The commands, enqueue kinds and container engines: distribution, version,
+        module and status of each."""
         from cryoet_release.engines import registered_plugins
         from cryoet_release.kinds import kind_plugins
 

@@ -71,6 +71,16 @@ class EnvironmentConfig(_Strict):
         return self.state_machine.format(environment=environment)
 
 
+class RateLimit(_Strict):
+    bucket: float = Field(gt=0, le=100_000)
+    """Requests that may go at once after a pause."""
+    refill: float = Field(gt=0, le=100_000)
+    """Requests per second, steadily."""
+
+
+RateLimitedAction = Literal["StartExecution", "DescribeExecution", "ListExecutions"]
+
+
 class ReleaseConfig(_Strict):
     images: dict[str, ImageConfig]
     protected_tags: list[ImageTag] = Field(default_factory=lambda: ["main"])
@@ -81,6 +91,8 @@ class ReleaseConfig(_Strict):
     engine: str | None = None
     """A registered container engine (docker, podman, ...); None: docker if its daemon answers, else podman."""
     environments: dict[Environment, EnvironmentConfig]
+    rate_limits: dict[RateLimitedAction, RateLimit] = Field(default_factory=dict)
+    """Step Functions action -> the rate this tool keeps to (default: a share of the documented quota)."""
 
     @field_validator("engine")
     @classmethod

@@ -97,8 +97,13 @@ class Output:
         """Text on stdout as it is: no markup, no highlighting, no wrapping of long lines."""
         self.stdout.print(text, markup=False, highlight=False, soft_wrap=True)
 
-    def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
-        self.stdout.print(make_table(columns, rows, title=title))
+    def table(
+        self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None, ids: int = 1
+    ) -> None:
+        """Rows as a table; the first `ids` columns hold identifiers a person copies (batch ids, execution names,
+        links), never folded. When the table does not fit the terminal, one block per row instead, as gh does: the
+        identifier on a line of its own, then each other column as `name: value`."""
+        self.stdout.print(fitted(self.stdout, columns, list(rows), title=title, ids=ids), soft_wrap=True)
 
     def activity(self) -> Progress:
         """A live list of spinners, one per piece of work, each showing its latest step (on stderr)."""
@@ -129,6 +134,11 @@ class Output:
             console=self.stderr,
             transient=transient,
         )
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 job`, `2 jobs`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _echoes(stream: IO[str] | None) -> bool:
@@ -166,24 +176,51 @@ def configure_logging(output: Output, *, verbose: bool) -> None:
     for handler in list(log.handlers):
         log.removeHandler(handler)
     log.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    if verbose:
+    if verbose and output.stderr.is_terminal:
         from rich.logging import RichHandler
 
         log.addHandler(RichHandler(console=output.stderr, show_path=False, show_time=False, markup=False))
+    elif verbose:  # a file or a pipe: one plain line per record, as long as its message and no longer
+        handler = logging.StreamHandler(output.stderr.file)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        log.addHandler(handler)
 
 
-def make_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> Table:
+def make_table(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None, ids: int = 0
+) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    # Text, not str: a value such as `[/x]` is data, never rich markup. On a narrow terminal a long value is folded
-    # onto more lines, never cut short with an ellipsis: identifiers must stay whole.
+    # Text, not str: a value such as `[/x]` is data, never rich markup. The identifier columns are never wrapped;
+    # another long value is folded onto more lines, never cut short with an ellipsis.
     table = Table(title=Text(title) if title else None, title_justify="left")
-    for column in columns:
-        table.add_column(Text(column), overflow="fold")
+    for number, column in enumerate(columns):
+        table.add_column(Text(column), overflow="fold", no_wrap=number < ids)
     for row in rows:
         table.add_row(*(_cell(cell) for cell in row))
     return table
+
+
+def fitted(
+    console: Console, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None, ids: int = 1
+) -> Any:
+    """A table when it fits the console whole (its identifiers unfolded), else one block per row."""
+    from rich.console import Group
+    from rich.measure import Measurement
+    from rich.text import Text
+
+    table = make_table(columns, rows, title=title, ids=ids)
+    if not console.is_terminal or Measurement.get(console, console.options, table).minimum <= console.width:
+        return table
+    blocks: list[Any] = [Text(title, style="bold")] if title else []
+    for row in rows:
+        head = "  ".join(str(cell) for cell in row[:ids] if cell not in (None, ""))
+        blocks.append(Text(head, style="bold", no_wrap=True, overflow="ignore"))
+        for column, cell in zip(columns[ids:], row[ids:], strict=True):
+            if cell not in (None, ""):
+                blocks.append(Text.assemble(f"  {column}: ", _cell(cell)))
+    return Group(*blocks)
 
 
 def _cell(value: Any) -> Text:

@@ -141,8 +141,15 @@ class GlobalOptions:
     def aws(self, *, region: str | None = None, max_pool_connections: int = 10) -> Aws:
         """A session for --profile and `region` (else --region, else boto3's chain), sized for that many threads."""
         from cryoet_release.aws import Aws
+        from cryoet_release.quotas import Quota
 
-        return Aws(self.profile, region or self.region, environ=self.environ, max_pool_connections=max_pool_connections)
+        limits = {
+            str(action): Quota(limit.bucket, limit.refill) for action, limit in self.config().config.rate_limits.items()
+        }
+        return Aws(
+            self.profile, region or self.region, environ=self.environ, max_pool_connections=max_pool_connections,
+            rate_limits=limits,
+        )  # fmt: skip
 
     def confirm(self, question: str) -> bool:
         """Ask on the terminal; True for yes. End of input (Ctrl-D) is a no; Ctrl-C raises KeyboardInterrupt."""

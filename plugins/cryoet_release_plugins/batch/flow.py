@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryoet_release import aws as cloud
 from cryoet_release import batches
-from cryoet_release.console import Output
+from cryoet_release.console import Output, plural
 from cryoet_release.context import GlobalOptions
 from cryoet_release.contract import Job, attempt_input, attempt_name, new_batch_id
 from cryoet_release.errors import AwsError, Interrupted, OperationFailed, UsageError
@@ -131,11 +131,6 @@ def _ask(opts: GlobalOptions, question: str) -> None:
         raise Aborted("aborted: nothing was submitted")
 
 
-def plural(count: int, noun: str) -> str:
-    """`1 job`, `2 jobs`."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def resume(
     opts: GlobalOptions,
     batch: str,
@@ -160,15 +155,24 @@ def resume(
             lambda: output.table(
                 ["execution name", "job", "last outcome"],
                 ([e.name, e.key, e.error_code or e.status] for e in pending),
-                title=f"dry run: resume of {batch} would submit {len(pending)} job(s)",
+                title=f"dry run: resume of {batch} would submit {plural(len(pending), 'job')}",
             ),
         )
         return
+    aws = None
     if ledger.pending():
-        _ask_for_prod(opts, ledger, yes=yes, doing="resuming", jobs=f"the {len(ledger.pending())} unconfirmed job(s)")
+        jobs = f"the {plural(len(ledger.pending()), 'unconfirmed job')}"
+        _ask_for_prod(opts, ledger, yes=yes, doing="resuming", jobs=jobs)
+        aws = _session(opts, ledger, parallelism)  # the credentials, before anything is written
     with batches.locked(directory, batch):
         ledger = load_batch(directory, batch)  # as it is now that we hold the lock
-        _submit_pending(_session(opts, ledger, parallelism), ledger, parallelism, output)
+        if not ledger.pending():
+            output.result(
+                {**_batch_summary(ledger), "submitted": 0, "started": 0, "failed": 0, "executions": []},
+                lambda: output.info(f"batch {batch}: every job is confirmed started; nothing to resume"),
+            )
+            return
+        _submit_pending(aws or _session(opts, ledger, parallelism), ledger, parallelism, output)
 
 
 def _ask_for_prod(opts: GlobalOptions, ledger: batches.Ledger, *, yes: bool, doing: str, jobs: str) -> None:
@@ -187,12 +191,29 @@ def _submit_pending(
     started (each exactly once: same names, same inputs)."""
     ledger.repair_tail()
     ledger.add_attempts(planned)
+    _adopt_recorded(ledger, output)
     pending = ledger.pending()
     output.info(
         f"batch {ledger.batch}: {len(ledger.entries) - len(pending)} confirmed started, {len(pending)} to submit"
     )
     jobs = [Job(key=entry.key, name=entry.name, document=entry.document) for entry in pending]
     _submit(aws, ledger, jobs, parallelism, output)
+
+
+def _adopt_recorded(ledger: batches.Ledger, output: Output) -> None:
+    """A job the ledger has not seen started, whose execution `status` already read (final, with this job's own
+    input), started: it is recorded so, and not asked about again."""
+    from cryoet_release.executions import FinalStates
+
+    known = FinalStates(ledger).load()
+    adopted = 0
+    for entry in ledger.pending():
+        final = known.get(entry.name)
+        if final is not None and final.input_sha256 == entry.input_sha256:
+            ledger.record_started(entry.name, final.arn, final.start_date)
+            adopted += 1
+    if adopted:
+        output.info(f"batch {ledger.batch}: {plural(adopted, 'job')} already ran (read by status), recorded started")
 
 
 RETRIED = frozenset({"FAILED", "TIMED_OUT"})
@@ -261,6 +282,18 @@ def _session(opts: GlobalOptions, ledger: batches.Ledger, parallelism: int) -> c
     return aws
 
 
+def _batch_summary(ledger: batches.Ledger) -> dict[str, Any]:
+    return {
+        "batch": ledger.batch,
+        "kind": ledger.header.kind,
+        "environment": ledger.header.environment,
+        "state_machine": ledger.header.state_machine,
+        "images": dict(ledger.header.images),
+        "ledger": str(ledger.path),
+        "jobs": len(ledger.entries),
+    }
+
+
 def _submit(aws: cloud.Aws, ledger: batches.Ledger, jobs: Sequence[Job], parallelism: int, output: Output) -> None:
     submission = Submission(aws, ledger.header.state_machine, parallelism, record=recorder(ledger))
     outcomes = sorted(submission.run(jobs, output), key=lambda outcome: outcome.job.name)
@@ -269,13 +302,7 @@ def _submit(aws: cloud.Aws, ledger: batches.Ledger, jobs: Sequence[Job], paralle
     resume = f"cryoet-release enqueue resume {ledger.batch}"
     output.result(
         {
-            "batch": ledger.batch,
-            "kind": ledger.header.kind,
-            "environment": ledger.header.environment,
-            "state_machine": ledger.header.state_machine,
-            "images": dict(ledger.header.images),
-            "ledger": str(ledger.path),
-            "jobs": len(ledger.entries),
+            **_batch_summary(ledger),
             "submitted": len(outcomes),
             "started": len(outcomes) - len(failed),
             "failed": len(failed),
