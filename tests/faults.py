@@ -111,3 +111,20 @@ def count_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 
     monkeypatch.setattr(URLLib3Session, "send", send)
     return calls
+
+
+def count_object_reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Count every S3 GetObject by the object's path (`/bucket/key`, as the URL has it; ranged reads too)."""
+    from urllib.parse import unquote, urlsplit
+
+    reads: Counter[str] = Counter()
+    sending = URLLib3Session.send
+
+    def send(self: URLLib3Session, request: Any) -> Any:
+        url = urlsplit(request.url)
+        if request.method == "GET" and "list-type" not in url.query and url.path.count("/") >= 2:
+            reads[unquote(url.path)] += 1
+        return sending(self, request)
+
+    monkeypatch.setattr(URLLib3Session, "send", send)
+    return reads

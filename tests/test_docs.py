@@ -14,7 +14,7 @@ import pytest
 from pydantic import BaseModel
 
 from cryoet_release.cli import build_app, command_tree
-from cryoet_release.config import EnvironmentConfig, ImageConfig, RateLimit, ReleaseConfig
+from cryoet_release.config import CompareConfig, EnvironmentConfig, ImageConfig, RateLimit, ReleaseConfig
 from tests.conftest import invoke, use_expired_sso_profile
 from tests.portal import seed
 
@@ -34,10 +34,10 @@ def fields(model: type[BaseModel], prefix: str = "") -> set[str]:
 
 
 def test_config_reference_lists_exactly_the_config_fields() -> None:
-    nested = {"images": ImageConfig, "environments": EnvironmentConfig, "rate_limits": RateLimit}
+    nested = {"images": ImageConfig, "environments": EnvironmentConfig, "rate_limits": RateLimit, "compare": None}
     expected = {name for name in ReleaseConfig.model_fields if name not in nested}
     expected |= fields(ImageConfig, "images.<key>.") | fields(EnvironmentConfig, "environments.<name>.")
-    expected |= fields(RateLimit, "rate_limits.<action>.")
+    expected |= fields(RateLimit, "rate_limits.<action>.") | fields(CompareConfig, "compare.")
     documented = set(re.findall(r"^\| `([a-z_.<>]+)` \|", (DOCS / "config.md").read_text(), re.MULTILINE))
     assert documented == expected
 

@@ -8,7 +8,7 @@ jobs running longest. `--all` lists every job; `--json` has every job, always.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from cryoet_release.context import GlobalOptions
 from cryoet_release.errors import Interrupted, OperationFailed
 from cryoet_release.executions import CLOSED_WITH_ERROR, JobState, Tracker, counts, failed
 from cryoet_release_plugins.batch.ledgers import folder, pick_ledger, readable_ledgers
+from cryoet_release_plugins.verdict.reports import TestReport
 
 SHOWN_FAILURES = 20
 SHOWN_RUNNING = 5
@@ -53,17 +54,23 @@ def show_status(opts: GlobalOptions, request: StatusRequest) -> None:
     interrupted = False
     if request.watch and _running(states):
         states, interrupted = _watch(output, ledger, tracker, states, request.interval)
+    reports = _reports(opts, aws, ledger, states, request.parallelism)
     output.result(
-        _document(ledger, states),
-        lambda: output.stdout.print(_render(output, ledger, states, show_all=request.show_all), soft_wrap=True),
+        _document(ledger, states, reports),
+        lambda: output.stdout.print(
+            _render(output, ledger, states, show_all=request.show_all, reports=reports), soft_wrap=True
+        ),
     )
     if interrupted and request.exit_status:
         raise Interrupted(f"interrupted: {plural(sum(s.state == 'RUNNING' for s in states), 'job')} still running")
     broken = failed(states)
+    failing = [name for name, report in reports.items() if report.failing]
+    retry = f"Retry them with: cryoet-release enqueue retry {ledger.batch}"
+    if request.exit_status and (broken or failing):
+        problems = [f"{len(broken)} of {plural(len(states), 'job')} failed"] if broken else []
+        problems += [f"tests failed or broke in {plural(len(failing), 'job')}'s report"] if failing else []
+        raise OperationFailed("; ".join(problems), hint=retry if broken else "The reports are linked above")
     if broken:
-        retry = f"Retry them with: cryoet-release enqueue retry {ledger.batch}"
-        if request.exit_status:
-            raise OperationFailed(f"{len(broken)} of {plural(len(states), 'job')} failed", hint=retry)
         output.info(f"{len(broken)} of {plural(len(states), 'job')} failed. {retry}")
 
 
@@ -124,7 +131,29 @@ def _count_line(ledger: batches.Ledger, states: Sequence[JobState]) -> str:
     return f"batch {ledger.batch}: {shown} ({plural(len(states), 'job')})"
 
 
-def _document(ledger: batches.Ledger, states: list[JobState]) -> dict[str, Any]:
+def _reports(
+    opts: GlobalOptions, aws: Any, ledger: batches.Ledger, states: Sequence[JobState], parallelism: int
+) -> dict[str, TestReport]:
+    """The test reports of the batch's closed validation jobs (none for other kinds of job), with their links."""
+    from cryoet_release_plugins.verdict.reports import read_reports, report_link
+
+    closed = [
+        (state.name, ledger.entries[state.name].document, state.start_date)
+        for state in states
+        if state.state in {"SUCCEEDED", "FAILED"}
+    ]
+    if not closed:
+        return {}
+    reports = read_reports(aws, closed, parallelism=parallelism)
+    prefixes = {env.bucket: env.https_prefix for env in opts.config().config.environments.values()}
+    for report in reports.values():
+        report.link = report_link(report.place, prefixes, ledger.header.region)
+    return reports
+
+
+def _document(
+    ledger: batches.Ledger, states: list[JobState], reports: Mapping[str, TestReport] | None = None
+) -> dict[str, Any]:
     region = ledger.header.region
     attempts: dict[str, list[str]] = {}
     for entry in ledger.entries.values():
@@ -151,10 +180,21 @@ def _document(ledger: batches.Ledger, states: list[JobState]) -> dict[str, Any]:
                 "error": s.error,
                 "cause": s.cause,
                 "console_url": s.console_url(region),
+                **_tests(ledger, s, reports or {}),
             }
             for s in states
         ],
     }
+
+
+def _tests(ledger: batches.Ledger, state: JobState, reports: Mapping[str, TestReport]) -> dict[str, Any]:
+    """`tests` of a validation job: its report, or null while there is none. Nothing for other jobs."""
+    from cryoet_release_plugins.verdict.reports import report_place
+
+    if report_place(ledger.entries[state.name].document) is None:
+        return {}
+    report = reports.get(state.name)
+    return {"tests": report.as_json() if report else None}
 
 
 def _elapsed(start: str | None, now: datetime) -> str:
@@ -165,7 +205,14 @@ def _elapsed(start: str | None, now: datetime) -> str:
     return f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m {rest % 60:02d}s"
 
 
-def _render(output: Output, ledger: batches.Ledger, states: list[JobState], *, show_all: bool = False) -> Any:
+def _render(
+    output: Output,
+    ledger: batches.Ledger,
+    states: list[JobState],
+    *,
+    show_all: bool = False,
+    reports: Mapping[str, TestReport] | None = None,
+) -> Any:
     """The summary a person reads: the batch on one line, its counts, its images, then the failed jobs and the jobs
     running longest (or, `show_all`, every job)."""
     from rich.console import Group
@@ -199,6 +246,8 @@ def _render(output: Output, ledger: batches.Ledger, states: list[JobState], *, s
         parts.append(fitted(console, ["execution", "job", "state", "error", "cause", "console"], rows, title="failed"))
         if len(broken) > SHOWN_FAILURES:
             parts.append(Text(f"and {len(broken) - SHOWN_FAILURES} more failed: --all lists every job, --json all"))
+    if reports:
+        parts += _test_blocks(states, reports)
     running = sorted((s for s in states if s.state == "RUNNING"), key=lambda s: s.start_date or "")[:SHOWN_RUNNING]
     if running:
         now = datetime.now(UTC)
@@ -211,6 +260,37 @@ def _render(output: Output, ledger: batches.Ledger, states: list[JobState], *, s
             )
         )
     return Group(*parts)
+
+
+TESTS_SHOWN = 5
+
+
+def _test_blocks(states: Sequence[JobState], reports: Mapping[str, TestReport]) -> list[Any]:
+    """Per validation job: its counts, its failed and broken tests (the first ones), and its report's link."""
+    from rich.text import Text
+
+    blocks: list[Any] = [Text("tests", style="bold")]
+    for state in states:
+        report = reports.get(state.name)
+        if report is None:
+            continue
+        counts = report.counts
+        shown = ", ".join(
+            f"{name} {counts[name]}" for name in ("passed", "failed", "broken", "skipped") if counts[name]
+        )
+        blocks.append(Text(f"{state.name}", style="bold", no_wrap=True, overflow="ignore"))
+        if report.stale:
+            when = report.started.isoformat(timespec="seconds") if report.started else "before it"
+            blocks.append(Text(f"  an earlier run's report ({when}), not this job's: not counted"))
+        else:
+            blocks.append(Text(f"  {shown or 'no test'} (of {counts['total']})"))
+        if report.failed_tests:
+            names = ", ".join(report.failed_tests[:TESTS_SHOWN])
+            more = len(report.failed_tests) - TESTS_SHOWN
+            blocks.append(Text(f"  failed or broken: {names}{f', and {more} more' if more > 0 else ''}"))
+        if report.link:
+            blocks.append(Text.assemble("  report: ", Text(report.link, style=f"link {report.link}")))
+    return blocks
 
 
 def show_batches(opts: GlobalOptions, ledger_dir: Path | None) -> None:

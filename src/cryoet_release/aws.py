@@ -320,11 +320,12 @@ def list_keys(aws: Aws, bucket: str, prefix: str) -> tuple[list[str], int]:
 
 
 @aws_call
-def read_object(aws: Aws, bucket: str, key: str) -> bytes | None:
-    """The object's bytes, or None when there is no such key."""
-    s3 = aws.client("s3")
+def read_object(aws: Aws, bucket: str, key: str, *, unsigned: bool = False, first: int | None = None) -> bytes | None:
+    """The object's bytes (only its `first` bytes, with a ranged GET), or None when there is no such key."""
+    s3 = aws.client("s3", unsigned=unsigned)
+    ranged = {"Range": f"bytes=0-{first - 1}"} if first is not None else {}
     try:
-        response = s3.get_object(Bucket=bucket, Key=key)
+        response = s3.get_object(Bucket=bucket, Key=key, **ranged)
     except s3.exceptions.NoSuchKey:
         return None
     except s3.exceptions.NoSuchBucket:
@@ -332,11 +333,66 @@ def read_object(aws: Aws, bucket: str, key: str) -> bytes | None:
     return bytes(response["Body"].read())
 
 
+@dataclass(frozen=True)
+class S3Object:
+    key: str
+    size: int
+    etag: str
+    """Without its quotes. `<md5>` for an object put whole; `<md5 of the parts' md5s>-<parts>` for a multipart one."""
+
+
+def list_objects(aws: Aws, bucket: str, prefix: str, *, unsigned: bool = False) -> Iterator[list[S3Object]]:
+    """Every object under `prefix` (ListObjectsV2, no delimiter), a page at a time, in key order: stop iterating and
+    no more pages are asked for. Raises ResourceNotFound, AccessDenied."""
+    s3 = aws.client("s3", unsigned=unsigned)
+    with translate_errors(aws.profile):
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                yield [
+                    S3Object(item["Key"], int(item["Size"]), str(item.get("ETag", "")).strip('"'))
+                    for item in page.get("Contents", [])
+                ]
+        except s3.exceptions.NoSuchBucket:
+            raise ResourceNotFound(f"S3 bucket {bucket!r} does not exist in this account") from None
+
+
 @aws_call
-def list_level(aws: Aws, bucket: str, prefix: str) -> tuple[list[str], list[str], int]:
+def list_objects_level(
+    aws: Aws, bucket: str, prefix: str, *, unsigned: bool = False
+) -> tuple[list[str], list[S3Object]]:
+    """One level under `prefix` (ListObjectsV2 with Delimiter '/'): its folders (each ending in '/') and its
+    objects. Raises ResourceNotFound, AccessDenied."""
+    s3 = aws.client("s3", unsigned=unsigned)
+    folders: list[str] = []
+    objects: list[S3Object] = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            folders += [common["Prefix"] for common in page.get("CommonPrefixes", [])]
+            objects += [
+                S3Object(item["Key"], int(item["Size"]), str(item.get("ETag", "")).strip('"'))
+                for item in page.get("Contents", [])
+            ]
+    except s3.exceptions.NoSuchBucket:
+        raise ResourceNotFound(f"S3 bucket {bucket!r} does not exist in this account") from None
+    return folders, objects
+
+
+def object_chunks(aws: Aws, bucket: str, key: str, *, unsigned: bool = False) -> Iterator[bytes]:
+    """The object's bytes, streamed in chunks (to compare two big objects without holding either)."""
+    s3 = aws.client("s3", unsigned=unsigned)
+    with translate_errors(aws.profile):
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            yield from body.iter_chunks(chunk_size=1 << 20)
+        finally:
+            body.close()
+
+
+@aws_call
+def list_level(aws: Aws, bucket: str, prefix: str, *, unsigned: bool = False) -> tuple[list[str], list[str], int]:
     """One level under `prefix` (ListObjectsV2 with Delimiter '/'): the common prefixes (each ending in '/'), the
     object keys with no '/' after `prefix`, and the number of calls made. Raises ResourceNotFound, AccessDenied."""
-    return _list(aws.client("s3"), bucket, prefix, delimiter="/")
+    return _list(aws.client("s3", unsigned=unsigned), bucket, prefix, delimiter="/")
 
 
 # --- ECR ------------------------------------------------------------------------------------------------------

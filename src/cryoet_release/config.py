@@ -81,6 +81,18 @@ class RateLimit(_Strict):
 RateLimitedAction = Literal["StartExecution", "DescribeExecution", "ListExecutions"]
 
 
+class CompareConfig(_Strict):
+    scratch: str | None = None
+    """`s3://bucket/prefix` where `compare queue` writes the outputs it compares (never a data bucket)."""
+
+    @field_validator("scratch")
+    @classmethod
+    def _s3(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("s3://"):
+            raise ValueError(f"{value!r} is not an S3 prefix: write it s3://bucket/prefix")
+        return value
+
+
 class ReleaseConfig(_Strict):
     images: dict[str, ImageConfig]
     protected_tags: list[ImageTag] = Field(default_factory=lambda: ["main"])
@@ -93,6 +105,7 @@ class ReleaseConfig(_Strict):
     environments: dict[Environment, EnvironmentConfig]
     rate_limits: dict[RateLimitedAction, RateLimit] = Field(default_factory=dict)
     """Step Functions action -> the rate this tool keeps to (default: a share of the documented quota)."""
+    compare: CompareConfig = Field(default_factory=CompareConfig)
 
     @field_validator("engine")
     @classmethod

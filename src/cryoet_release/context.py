@@ -138,8 +138,9 @@ class GlobalOptions:
             )
         return self._loaded[given]
 
-    def aws(self, *, region: str | None = None, max_pool_connections: int = 10) -> Aws:
-        """A session for --profile and `region` (else --region, else boto3's chain), sized for that many threads."""
+    def aws(self, *, region: str | None = None, max_pool_connections: int = 10, profile: str | None = None) -> Aws:
+        """A session for --profile (or `profile`) and `region` (else --region, else boto3's chain), sized for that
+        many threads."""
         from cryoet_release.aws import Aws
         from cryoet_release.quotas import Quota
 
@@ -147,8 +148,8 @@ class GlobalOptions:
             str(action): Quota(limit.bucket, limit.refill) for action, limit in self.config().config.rate_limits.items()
         }
         return Aws(
-            self.profile, region or self.region, environ=self.environ, max_pool_connections=max_pool_connections,
-            rate_limits=limits,
+            profile or self.profile, region or self.region, environ=self.environ,
+            max_pool_connections=max_pool_connections, rate_limits=limits,
         )  # fmt: skip
 
     def confirm(self, question: str) -> bool:

@@ -34,14 +34,16 @@ class Aborted(OperationFailed):
 
 def enqueue_kind(
     opts: GlobalOptions, kind: Kind, common: Common, *, command_line: Sequence[tuple[str, Any]] = ()
-) -> Plan | None:
+) -> Plan:
     """`enqueue <kind>`: resolve the common options for the kind, then enqueue (see `enqueue`)."""
     resolved = common.resolve(type(kind), opts.config().config)
     return enqueue(opts, Request(kind, resolved, command_line))
 
 
-def enqueue(opts: GlobalOptions, request: Request) -> Plan | None:
+def enqueue(opts: GlobalOptions, request: Request, *, show: bool = True) -> Plan:
     """Plan the batch, and unless it is a dry run, confirm (prod), write its ledger and submit. Returns the plan.
+    `show`: print the plan (dry run) or the outcomes as the command's result; a caller that queues several batches
+    prints its own.
 
     Raises OperationFailed if any submission failed (the ledger says which; resume retries them).
     """
@@ -67,10 +69,12 @@ def enqueue(opts: GlobalOptions, request: Request) -> Plan | None:
     )
     if not plan.jobs:
         output.warn(f"nothing to enqueue: {request.kind.nothing_found(plan.planning)}")
-        output.result({**plan.summary(), "dry_run": common.dry_run, "executions": []}, lambda: None)
+        if show:
+            output.result({**plan.summary(), "dry_run": common.dry_run, "executions": []}, lambda: None)
         return plan
     if common.dry_run:
-        _print_plan(output, plan, show_input=common.show_input)
+        if show:
+            print_plan(output, plan, show_input=common.show_input)
         return plan
     _announce(output, plan, defaulted=common.tag_defaulted)
     if prod and not common.yes:
@@ -89,7 +93,7 @@ def enqueue(opts: GlobalOptions, request: Request) -> Plan | None:
     with batches.locked(directory, batch):
         ledger = batches.create(directory, header, ((job.name, job.key, job.document) for job in plan.jobs))
         output.info(f"batch {batch}: ledger {ledger.path}")
-        _submit(aws, ledger, plan.jobs, common.parallelism, output)
+        _submit(aws, ledger, plan.jobs, common.parallelism, output, show=show)
     return plan
 
 
@@ -294,13 +298,21 @@ def _batch_summary(ledger: batches.Ledger) -> dict[str, Any]:
     }
 
 
-def _submit(aws: cloud.Aws, ledger: batches.Ledger, jobs: Sequence[Job], parallelism: int, output: Output) -> None:
+def _submit(
+    aws: cloud.Aws,
+    ledger: batches.Ledger,
+    jobs: Sequence[Job],
+    parallelism: int,
+    output: Output,
+    *,
+    show: bool = True,
+) -> None:
     submission = Submission(aws, ledger.header.state_machine, parallelism, record=recorder(ledger))
     outcomes = sorted(submission.run(jobs, output), key=lambda outcome: outcome.job.name)
     failed = [outcome for outcome in outcomes if not outcome.started]
     counts = ledger.counts()
     resume = f"cryoet-release enqueue resume {ledger.batch}"
-    output.result(
+    (output.result if show else _unshown)(
         {
             **_batch_summary(ledger),
             "submitted": len(outcomes),
@@ -325,21 +337,27 @@ def _submit(aws: cloud.Aws, ledger: batches.Ledger, jobs: Sequence[Job], paralle
         )
 
 
-def _print_plan(output: Output, plan: Plan, *, show_input: bool = False) -> None:
-    output.result(
-        {
-            **plan.summary(),
-            "dry_run": True,
-            "executions": [
-                {"name": j.name, "key": j.key, "bytes": j.size, "found_at": j.found_at, "input": json.loads(j.document)}
-                for j in plan.jobs
-            ],
-        },
-        lambda: _plan_table(output, plan, show_input=show_input),
-    )
+def _unshown(document: Any, render: Any) -> None:
+    """A result the caller shows in its own (see enqueue's `show`)."""
 
 
-def _plan_table(output: Output, plan: Plan, *, show_input: bool) -> None:
+def print_plan(output: Output, plan: Plan, *, show_input: bool = False) -> None:
+    output.result(plan_document(plan), lambda: plan_table(output, plan, show_input=show_input))
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """A dry run's plan as JSON: every job's name, key, size and full input."""
+    return {
+        **plan.summary(),
+        "dry_run": True,
+        "executions": [
+            {"name": j.name, "key": j.key, "bytes": j.size, "found_at": j.found_at, "input": json.loads(j.document)}
+            for j in plan.jobs
+        ],
+    }
+
+
+def plan_table(output: Output, plan: Plan, *, show_input: bool = False) -> None:
     found = any(job.found_at for job in plan.jobs)
     output.table(
         ["execution name", "job", "input bytes", *(["found at"] if found else [])],

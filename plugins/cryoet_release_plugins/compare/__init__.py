@@ -1,0 +1,70 @@
+"""`cryoet-release compare ...`: the verdict on a change, from what two images produced.
+
+- `compare trees A B`: what differs between two S3 trees (exit 0 identical, 1 they differ);
+- `compare queue CONFIG INPUT_BUCKET --scratch S3`: a standardization change's regression test, in one command: the
+  same runs queued on the base tag and on the head tag, each into its own scratch tree, then compared run by run;
+- `compare show ID`: the comparison of an earlier `compare queue --no-wait`, once its jobs have run.
+"""
+
+from typing import Annotated
+
+import typer
+
+from cryoet_release.context import GlobalOptions
+from cryoet_release_plugins.compare.options import CompareQueueCommand, CompareQueueOptions
+from cryoet_release_plugins.options import DEFAULT_PARALLELISM, Parallelism
+
+app = typer.Typer(help="Compare what two images produced: the verdict on a change.", no_args_is_help=True)
+
+Exclude = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude", metavar="GLOB", help="Leave out keys matching it (repeatable; * matches across folders too)."
+    ),
+]
+
+
+@app.command("trees")
+def trees(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(metavar="A", help="The first tree, s3://bucket/prefix.")],
+    b: Annotated[str, typer.Argument(metavar="B", help="The second tree, s3://bucket/prefix.")],
+    exclude: Exclude = None,
+    profile_b: Annotated[
+        str | None, typer.Option("--profile-b", metavar="PROFILE", help="Read B with this AWS profile.")
+    ] = None,
+    anonymous: Annotated[
+        bool, typer.Option("--anonymous", help="Read B without credentials (a public bucket).")
+    ] = False,
+    parallelism: Parallelism = DEFAULT_PARALLELISM,
+) -> None:
+    """What differs between two S3 trees. Exit 0 when identical, 1 when they differ."""
+    from cryoet_release_plugins.compare.runs import compare_trees
+
+    compare_trees(
+        ctx.ensure_object(GlobalOptions), a, b, exclude=exclude or [], profile_b=profile_b, anonymous=anonymous,
+        parallelism=parallelism,
+    )  # fmt: skip
+
+
+app.command("queue", cls=CompareQueueCommand)(CompareQueueOptions)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    compare_id: Annotated[str, typer.Argument(metavar="COMPARE_ID", help="What `compare queue` printed.")],
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Show where the jobs are now; compare only when they have ended.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=1, max=3600, metavar="SECONDS", help="Seconds between looks while waiting.")
+    ] = 30,
+    parallelism: Parallelism = DEFAULT_PARALLELISM,
+) -> None:
+    """The verdict of an earlier `compare queue`. Waits for its jobs, then compares run by run."""
+    from cryoet_release_plugins.compare.runs import show_comparison
+
+    show_comparison(
+        ctx.ensure_object(GlobalOptions), compare_id, wait=not no_wait, interval=interval, parallelism=parallelism
+    )
