@@ -189,7 +189,11 @@ class Tracker:
         self.running_on_machine: int | None = None
         """Executions RUNNING on the state machine at the last listing (this batch's and others')."""
         self.listed_since = False
+        self.absent: dict[str, str] = {}
+        """Jobs a describe found without an execution, with their ledger status then: not asked again until the
+        ledger says something new of them (a resume or retry started them)."""
         self.last = Reading()
+        self._seen = self._stamp()
 
     @property
     def machine(self) -> str:
@@ -198,11 +202,12 @@ class Tracker:
     def states(self, *, refresh: bool = False) -> list[JobState]:
         """The state of every job's latest attempt. `refresh`: forget what is recorded and read everything again."""
         if refresh:
-            self.known = {}
+            self.known, self.absent = {}, {}
+        self._follow_ledger()
         entries = self.ledger.latest()
         # A name that another input holds is never this job's execution (see submission.NAME_TAKEN).
         mine = [e for e in entries if not (e.status == "failed" and e.error_code == NAME_TAKEN)]
-        unknown = [e for e in mine if e.name not in self.known]
+        unknown = [e for e in mine if e.name not in self.known and self.absent.get(e.name) != e.status]
         reading = Reading()
         found = self._read(unknown, reading) if unknown else {}
         new = [_as_final(x) for x in found.values() if x.status in FINAL and x.name not in self.known]
@@ -214,11 +219,25 @@ class Tracker:
             self.records.record(new)
         self.last = reading
         log.debug(
-            "batch %s: %d job(s) known final, %d read (%s: %s); calls: %s",
+            "batch %s: %d job(s) known final or not started, %d read (%s: %s); calls: %s",
             self.ledger.batch, len(mine) - len(unknown), len(unknown), reading.way, reading.why,
             dict(reading.calls) or "none",
         )  # fmt: skip
         return [self._state(entry, found) for entry in entries]
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.ledger.path.stat()
+        except OSError:
+            return None
+        return stat.st_size, stat.st_mtime_ns
+
+    def _follow_ledger(self) -> None:
+        """Read the ledger again when another process wrote to it (a resume or retry during a watch)."""
+        stamp = self._stamp()
+        if stamp is not None and stamp != self._seen:
+            self.ledger = batches.load(self.ledger.path.parent, self.ledger.batch)
+            self._seen = stamp
 
     def final(self, name: str) -> Final | None:
         """What is recorded of an execution's final state, if anything."""
@@ -278,6 +297,8 @@ class Tracker:
         found = {}
         for entry, execution in zip(entries, described, strict=True):
             if execution is None:
+                if entry.status != "started":  # a started one may not be readable yet; never one to forget
+                    self.absent[entry.name] = entry.status
                 continue
             if execution.input is not None and batches.input_hash(execution.input) != entry.input_sha256:
                 log.debug("%s: the execution of that name has another input: not this batch's", entry.name)

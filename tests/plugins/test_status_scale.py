@@ -152,6 +152,33 @@ def test_few_unknown_jobs_are_described(aws: str, tmp_path: Path, monkeypatch: p
     assert "describe each: 2 job(s) not known final" in " ".join(result.stderr.split())
 
 
+def test_a_job_never_started_is_asked_about_once_until_the_ledger_changes(
+    aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jobs StartExecution refused: a watch describes them once, not on every refresh, and again once resumed."""
+    from cryoet_release.context import GlobalOptions
+    from cryoet_release.executions import Tracker
+    from tests.faults import denied, heal, when
+
+    seed()
+    ids = datasets(3)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    inject(monkeypatch, "StartExecution", when(lambda body: body["name"].endswith(ids[0]), denied))
+    assert invoke("enqueue", "validate", *ids, "--batch", "holes").exit_code == 1
+    heal(monkeypatch)
+    tracker = Tracker(GlobalOptions().aws(), batches.load(ledger_dir(tmp_path), "holes"), parallelism=2)
+    calls = count_calls(monkeypatch)
+    assert Counter(s.state for s in tracker.states()) == {"RUNNING": 2, "NOT_STARTED": 1}
+    assert sfn_calls(calls) == {"DescribeExecution": 3}
+    calls.clear()
+    tracker.states()
+    assert sfn_calls(calls) == {"DescribeExecution": 2}  # the refused job is not asked about again
+    assert invoke("enqueue", "resume", "holes").exit_code == 0  # from another shell, during the watch
+    calls.clear()
+    assert Counter(s.state for s in tracker.states()) == {"RUNNING": 3}
+    assert sfn_calls(calls) == {"DescribeExecution": 3}
+
+
 def test_a_redriven_execution_is_noticed_by_refresh(
     executing: None, aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
