@@ -59,6 +59,14 @@ def test_troubleshooting_quotes_the_real_aws_errors(aws: str, tmp_path: Path, mo
         error_line(invoke("enqueue", "db-import", "--ecr-tag", "my-feature")),
         error_line(invoke("--profile", "nobody", "enqueue", "validate", "10000")),
     ]
+    monkeypatch.setenv("CRYOET_RELEASE_SANDBOX", "http://127.0.0.1:9")  # a shell pointed at a sandbox
+    assert invoke("enqueue", "validate", "10000", "--batch", "rehearsal").exit_code == 0
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # ... which has stopped
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    lines.append(error_line(invoke("status", "rehearsal")))
+    monkeypatch.delenv("CRYOET_RELEASE_SANDBOX")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    lines.append(error_line(invoke("enqueue", "validate", "10000")))
     use_expired_sso_profile(monkeypatch, tmp_path)
     lines.append(error_line(invoke("enqueue", "validate", "10000")))
     lines.append(error_line(invoke("--profile", "portal", "enqueue", "validate", "10000")))

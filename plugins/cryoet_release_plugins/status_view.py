@@ -17,9 +17,9 @@ from typing import Any
 from cryoet_release import batches
 from cryoet_release.console import Output, fitted, plural
 from cryoet_release.context import GlobalOptions
-from cryoet_release.errors import Interrupted, OperationFailed
+from cryoet_release.errors import AwsError, Interrupted, OperationFailed
 from cryoet_release.executions import CLOSED_WITH_ERROR, JobState, Tracker, counts, failed
-from cryoet_release_plugins.batch.ledgers import folder, pick_ledger, readable_ledgers
+from cryoet_release_plugins.batch.ledgers import folder, pick_ledger, readable_ledgers, sandbox_gone
 from cryoet_release_plugins.verdict.reports import TestReport
 
 SHOWN_FAILURES = 20
@@ -50,10 +50,14 @@ def show_status(opts: GlobalOptions, request: StatusRequest) -> None:
     ledger = pick_ledger(opts, request.batch, latest=request.latest, ledger_dir=request.ledger_dir)
     aws = opts.aws(region=ledger.header.region, max_pool_connections=request.parallelism)
     tracker = Tracker(aws, ledger, parallelism=request.parallelism)
-    states = tracker.states(refresh=request.refresh)
+    try:
+        states = tracker.states(refresh=request.refresh)
+    except AwsError as error:
+        raise sandbox_gone(ledger, error) from None
     interrupted = False
     if request.watch and _running(states):
         states, interrupted = _watch(output, ledger, tracker, states, request.interval)
+        ledger = tracker.ledger  # as the watch last read it: a resume or retry meanwhile is in it
     reports = _reports(opts, aws, ledger, states, request.parallelism)
     output.result(
         _document(ledger, states, reports),

@@ -29,7 +29,15 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from cryoet_release import quotas
-from cryoet_release.errors import AccessDenied, AwsError, CredentialsError, RegionError, ResourceNotFound, UsageError
+from cryoet_release.errors import (
+    AccessDenied,
+    AwsError,
+    CredentialsError,
+    RegionError,
+    ResourceNotFound,
+    Unreachable,
+    UsageError,
+)
 from cryoet_release.models import AwsRegion, partition_of, validate_as, validation_problems
 from cryoet_release.quotas import Quota
 
@@ -177,7 +185,7 @@ def translate_errors(profile: str | None = None) -> Iterator[None]:
     except bce.NoRegionError:
         raise RegionError("no AWS region: pass --region or set AWS_REGION") from None
     except bce.EndpointConnectionError as error:
-        raise AwsError(f"cannot reach AWS at {error.kwargs.get('endpoint_url', '?')}") from error
+        raise Unreachable(f"cannot reach AWS at {error.kwargs.get('endpoint_url', '?')}") from error
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")

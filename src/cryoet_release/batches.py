@@ -72,6 +72,8 @@ class Header:
     created: str
     images: Mapping[str, str]
     parameters: Mapping[str, Any]
+    sandbox: str | None = None
+    """The sandbox's endpoint when the batch was made in one (its batches end with it)."""
 
 
 @dataclass
@@ -242,6 +244,7 @@ def load(directory: Path, batch: str) -> Ledger:
 
 
 _HEADER_KEYS = {f.name for f in fields(Header)}
+_OPTIONAL_KEYS = {"sandbox"}  # written by later versions: a ledger without them is whole
 
 
 def _parse(path: Path, data: bytes) -> Ledger:
@@ -257,7 +260,8 @@ def _parse(path: Path, data: bytes) -> Ledger:
         if not isinstance(record, dict):
             raise UsageError(f"{path}:{number}: not a ledger line")
         records.append(record)
-    if not records or records[0].get("type") != "batch" or set(records[0]) - {"type", "jobs"} != _HEADER_KEYS:
+    keys = set(records[0]) - {"type", "jobs"} if records else set()
+    if not records or records[0].get("type") != "batch" or not _HEADER_KEYS - _OPTIONAL_KEYS <= keys <= _HEADER_KEYS:
         raise UsageError(f"{path}: not a cryoet-release ledger (its first line is not a batch record)")
     header = Header(**{k: v for k, v in records[0].items() if k in _HEADER_KEYS})
     bad = _bad_header_field(header)

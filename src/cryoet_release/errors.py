@@ -68,6 +68,10 @@ class CredentialsError(AwsError):
     pass
 
 
+class Unreachable(AwsError):
+    """No answer from AWS (or from the endpoint AWS_ENDPOINT_URL names)."""
+
+
 class RegionError(AwsError):
     pass
 

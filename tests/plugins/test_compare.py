@@ -161,7 +161,7 @@ def test_a_person_reads_the_verdict_first_then_each_change(trees: tuple[str, str
     assert lines[:3] == [
         "a: s3://cmp-staging/10000/",
         "b: s3://cmp-branch/out/10000/",
-        "they differ: 9 changed, 1 only in a, 2 only in b, 10 the same",
+        "they differ: 9 objects changed, 1 only in a, 2 only in b, 10 the same",
     ]
     text = result.stdout
     assert "  run1/tomo.zarr/0 (zarr array)\n    4 of 9 chunks differ" in text

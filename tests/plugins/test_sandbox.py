@@ -67,7 +67,10 @@ def test_the_readme_main_job_runs_exactly_as_written(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "sandbox demo done: batch sandbox-" in run.stderr
     assert "--ecr-tag sandbox-demo --pin-digest" in run.stderr  # the jobs ran the images the demo built
-    assert re.search(r"SUCCEEDED.*\n.*\n.*\b3\b", run.stdout), run.stdout[-2000:]
+    assert "SUCCEEDED 2  FAILED 1\n" in run.stdout
+    assert "SUCCEEDED 3\n" in run.stdout
+    assert "failed or broken: test_voxel_spacing, test_zarr_chunks, test_annotations" in run.stdout
+    assert "verdict: differences (10000: they differ: 18 objects changed" in run.stdout
     assert not (tmp_path / "state").exists()  # the demo's ledger lived in its own scratch folder
     print(f"README's first command, install included: {time.monotonic() - began:.1f} s")
 
@@ -78,20 +81,41 @@ def test_demo_json_reports_every_step(aws: str) -> None:
     result = invoke("--json", "sandbox", "demo")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    commands = [step["command"] for step in document["steps"]]
-    assert commands[0].startswith("cryoet-release build --tag sandbox-demo")
-    assert commands[1].startswith("cryoet-release enqueue db-import")
-    assert commands[2].startswith("cryoet-release status sandbox-")
-    status = document["steps"][2]["result"]
-    assert status["counts"]["SUCCEEDED"] == 3
-    assert status["closed"] is True
-    build = document["steps"][0]
-    assert (build["exit_code"], build["skipped"]) == (0, None)  # an engine and the registry are here: it built
-    assert commands[1].endswith("--ecr-tag sandbox-demo --pin-digest --batch " + document["batch"] + " --parallelism 3")
+    steps = document["steps"]
+    commands = [step["command"].split(" --")[0] for step in steps]
+    batch, validation = document["batch"], document["validation"]
+    assert commands == [
+        "cryoet-release build", "cryoet-release enqueue db-import", f"cryoet-release status {batch}",
+        f"cryoet-release enqueue retry {batch}", f"cryoet-release status {batch}",
+        "cryoet-release enqueue validate 10000 10001", f"cryoet-release status {validation}",
+        "cryoet-release compare queue ingestion_tools/dataset_configs/sandbox.yaml cryoetportal-rawdatasets-dev",
+    ]  # fmt: skip
+    assert (steps[0]["exit_code"], steps[0]["skipped"]) == (0, None)  # an engine and the registry are here: it built
+    assert steps[1]["command"].endswith(f"--ecr-tag sandbox-demo --pin-digest --batch {batch} --parallelism 3")
+    failed = steps[2]["result"]
+    assert (failed["counts"]["SUCCEEDED"], failed["counts"]["FAILED"]) == (2, 1)
+    [failure] = [e for e in failed["executions"] if e["state"] == "FAILED"]
+    assert (failure["key"], failure["error"]) == ("10001", "SandboxFailure")
+    assert steps[4]["result"]["counts"]["SUCCEEDED"] == 3
+    tests = {e["key"]: e["tests"] for e in steps[6]["result"]["executions"]}
+    assert steps[6]["exit_code"] == 1  # --exit-status: tests failed
+    assert (tests["10000"]["failed"], tests["10000"]["broken"], tests["10001"]["failed"]) == (2, 1, 0)
+    compared = steps[7]["result"]
+    assert (steps[7]["exit_code"], compared["identical"]) == (1, False)
+    changes = {
+        (item["key"].rsplit("/", 1)[-1], json.dumps(item["diff"], sort_keys=True))
+        for dataset in compared["datasets"] for item in dataset["changed"]
+    }  # fmt: skip
+    metadata = [{"a": "WBP", "b": "SART", "field": "['reconstruction_method']"}]
+    assert changes == {
+        ("0", json.dumps({"chunks": 8, "chunks_differ": 8}, sort_keys=True)),
+        ("tomogram_metadata.json", json.dumps(metadata, sort_keys=True)),
+    }  # exactly what the head image changes (HEAD_OUTPUTS), in both runs
 
 
 def test_demo_without_a_registry_says_why_it_skips_the_build(tmp_path: Path) -> None:
-    """Where docker-registry is not installed, the demo says so, and runs the jobs on the emulator's main images."""
+    """Where docker-registry is not installed, the demo says so, and runs the jobs on the emulator's main images:
+    the comparison of main with itself finds no difference."""
     from cryoet_release_plugins.sandbox.emulator import NO_REGISTRY
 
     env = {**path_with_this_python(), "PATH": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}
@@ -101,10 +125,11 @@ def test_demo_without_a_registry_says_why_it_skips_the_build(tmp_path: Path) -> 
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     document = json.loads(run.stdout)
-    build = document["steps"][0]
-    assert (build["exit_code"], build["skipped"]) == (None, NO_REGISTRY)
-    assert "--ecr-tag main" in document["steps"][1]["command"]
-    assert document["steps"][2]["result"]["counts"]["SUCCEEDED"] == 3
+    steps = document["steps"]
+    assert (steps[0]["exit_code"], steps[0]["skipped"]) == (None, NO_REGISTRY)
+    assert "--ecr-tag main" in steps[1]["command"]
+    assert steps[4]["result"]["counts"]["SUCCEEDED"] == 3
+    assert (steps[7]["exit_code"], steps[7]["result"]["identical"]) == (0, True)
 
 
 def read_exports(stdout: Any) -> dict[str, str]:
@@ -135,7 +160,7 @@ def test_serve_seeds_the_staging_environment_and_stops_on_ctrl_c() -> None:
         exports = read_exports(server.stdout)
         assert set(exports) == {
             "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-            "CRYOET_RELEASE_REGISTRY",
+            "CRYOET_RELEASE_SANDBOX", "CRYOET_RELEASE_REGISTRY",
         }  # fmt: skip
         session = boto3.Session(
             aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
@@ -198,13 +223,15 @@ def test_a_port_in_use_is_exit_2_at_once() -> None:
 def test_a_rehearsal_from_build_to_the_status_of_your_own_tag(
     podman_env: dict[str, str], registry: Registry, checkout: Path, tmp_path: Path
 ) -> None:
-    """As a user would: serve, then build (the branch's tag), push, enqueue on that tag pinned by digest, status."""
+    """As a user would: serve, then build (the branch's tag, pushed), push it again, enqueue on that tag pinned by
+    digest, status. serve says one line per event, the re-push included, and never a traceback."""
     require("docker-registry")
     env = {**path_with_this_python(), **podman_env, "XDG_STATE_HOME": str(tmp_path / "state")}
     env["CRYOET_RELEASE_ENGINE"] = "podman"
+    log = (tmp_path / "serve.err").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "cryoet_release", "sandbox", "serve"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env, stdout=subprocess.PIPE, stderr=log, text=True,
     )  # fmt: skip
     try:
         assert server.stdout is not None
@@ -234,6 +261,84 @@ def test_a_rehearsal_from_build_to_the_status_of_your_own_tag(
         ) as response:
             digest = response.headers["Docker-Content-Digest"]
         assert queued["images"]["docker_image_id"].endswith(f"/cryoet-staging@{digest}")
+        batch = queued["batch"]
+        assert (tmp_path / "state" / "cryoet-release" / "sandbox" / "batches" / f"{batch}.jsonl").is_file()
+        assert not (tmp_path / "state" / "cryoet-release" / "batches").exists()  # apart from the real batches
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+        log.close()
+    said = (tmp_path / "serve.err").read_text().splitlines()
+    assert not [line for line in said if "Traceback" in line or "Exception" in line], said[:20]
+    events = [line.split(" ", 1)[1] for line in said if re.match(r"\d\d:\d\d:\d\d sandbox: ", line)]
+    assert f"sandbox: pushed cryoet-staging:feature-new-db ({digest})" in events
+    assert f"sandbox: pushed cryoet-staging:feature-new-db again ({digest}), already there" in events
+    assert any(e.startswith(f"sandbox: {batch}-db-import-10000 SUCCEEDED (10000)") for e in events), events
+    assert len(said) < 20, said  # a line per event: the greeting, the pushes, the job
+
+
+def test_a_shell_rehearses_a_failure_in_the_background_sandbox(tmp_path: Path) -> None:
+    """eval "$(... serve --background ...)", then batches in that shell: chosen jobs fail, time out or run long;
+    the batches are kept apart from the real ones; stop ends the sandbox and unsets its exports; a batch left
+    running in it then says which sandbox made it."""
+    env = {**path_with_this_python(), "XDG_STATE_HOME": str(tmp_path / "state")}
+    serve = "cryoet-release sandbox serve --background --fail '*-10001' --time-out 10002 --slow '*-validate-*=600'"
+    script = f"""
+        set -e
+        eval "$({serve})"
+        echo "endpoint: $AWS_ENDPOINT_URL"
+        cryoet-release enqueue db-import --import-everything --include-dataset 10000 --include-dataset 10001 \\
+            --include-dataset 10002 --batch rehearsal >/dev/null
+        cryoet-release status rehearsal --watch --interval 1 | cat
+        cryoet-release enqueue validate 10000 --batch cut >/dev/null
+        eval "$({serve})"
+        eval "$(cryoet-release sandbox stop)"
+        echo "after stop: ${{AWS_ENDPOINT_URL-unset}}"
+    """
+    run = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    endpoint = re.search(r"^endpoint: (http://127\.0\.0\.1:\d+)$", run.stdout, re.MULTILINE)
+    assert endpoint is not None, run.stdout
+    assert "SUCCEEDED 1  FAILED 1  TIMED_OUT 1\n" in run.stdout
+    assert "the sandbox was asked to fail 10001 (its first attempt)" in run.stdout
+    assert "after stop: unset" in run.stdout
+    assert f"a sandbox already serves on {endpoint.group(1)}" in run.stderr  # the second eval: the same sandbox
+    assert re.search(r"^\d\d:\d\d:\d\dZ batch rehearsal: RUNNING 3 \(3 jobs\)$", run.stderr, re.MULTILINE)
+
+    state = tmp_path / "state" / "cryoet-release"
+    assert {p.name for p in (state / "sandbox" / "batches").iterdir()} >= {"cut.jsonl", "rehearsal.jsonl"}
+    assert not (state / "batches").exists()
+    assert not (state / "sandbox" / "serve.json").exists()
+    said = (state / "sandbox" / "serve.log").read_text()
+    assert "rehearsal-db-import-10002 TIMED_OUT (10002)" in said
+    assert "Traceback" not in said
+
+    gone = subprocess.run(
+        [sys.executable, "-m", "cryoet_release", "status", "cut"],
+        env={**env, "AWS_ENDPOINT_URL": endpoint.group(1), "CRYOET_RELEASE_SANDBOX": endpoint.group(1),
+             "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_DEFAULT_REGION": "us-west-2",
+             "AWS_MAX_ATTEMPTS": "1"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert gone.returncode == 3, gone.stderr
+    assert gone.stderr.splitlines()[0] == (
+        f"error: cannot reach AWS at {endpoint.group(1)}/: batch cut was made in the sandbox at {endpoint.group(1)},"
+        " which is not running any more"
+    )
+
+
+def test_stop_without_a_sandbox_and_a_bad_rule(tmp_path: Path) -> None:
+    env = {**path_with_this_python(), "XDG_STATE_HOME": str(tmp_path / "state")}
+
+    def tool(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cryoet_release", *args], env=env, capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+
+    stopped = tool("sandbox", "stop")
+    assert (stopped.returncode, stopped.stderr) == (0, "no sandbox serves in the background\n")
+    assert stopped.stdout.startswith("unset AWS_ENDPOINT_URL ")
+    bad = tool("sandbox", "serve", "--slow", "10001=soon")
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines()[0] == "error: slow: '10001=soon' is not GLOB=SECONDS (for example '10001=60')"

@@ -21,7 +21,7 @@ from cryoet_release.executions import collect
 from cryoet_release.kinds import Kind
 from cryoet_release.models import Environment
 from cryoet_release.submission import Outcome, Submission, recorder
-from cryoet_release_plugins.batch.ledgers import folder, load_batch
+from cryoet_release_plugins.batch.ledgers import SANDBOX_ENV, folder, load_batch, sandbox_gone
 from cryoet_release_plugins.batch.plan import Plan, Request, plan_batch
 
 if TYPE_CHECKING:
@@ -89,6 +89,7 @@ def enqueue(opts: GlobalOptions, request: Request, *, show: bool = True) -> Plan
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         images=dict(plan.images.refs),
         parameters=common.model_dump(mode="json", exclude={"ledger_dir", "dry_run", "yes", "show_input"}),
+        sandbox=opts.environ.get(SANDBOX_ENV) or None,
     )
     with batches.locked(directory, batch):
         ledger = batches.create(directory, header, ((job.name, job.key, job.document) for job in plan.jobs))
@@ -277,7 +278,11 @@ def retry(
 def _session(opts: GlobalOptions, ledger: batches.Ledger, parallelism: int) -> cloud.Aws:
     """A session in the batch's region, refused when its account is not the batch's."""
     aws = opts.aws(region=ledger.header.region, max_pool_connections=parallelism)
-    if aws.account != ledger.header.account:
+    try:
+        account = aws.account
+    except AwsError as error:
+        raise sandbox_gone(ledger, error) from None
+    if account != ledger.header.account:
         raise AwsError(
             f"batch {ledger.batch} was queued in account {ledger.header.account}, but these credentials are for"
             f" {aws.account}",

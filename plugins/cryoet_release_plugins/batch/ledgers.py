@@ -7,14 +7,33 @@ from pathlib import Path
 from cryoet_release import batches
 from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions
-from cryoet_release.errors import UsageError
+from cryoet_release.errors import AwsError, Unreachable, UsageError
 
 LIST_HINT = "List them with: cryoet-release batches"
 
 
+SANDBOX_ENV = "CRYOET_RELEASE_SANDBOX"
+
+
 def folder(opts: GlobalOptions, override: Path | None) -> Path:
-    """--ledger-dir, else the state folder's batches/ ($XDG_STATE_HOME/cryoet-release/batches)."""
-    return override if override is not None else opts.process.state_dir() / "batches"
+    """--ledger-dir, else the state folder's batches/ ($XDG_STATE_HOME/cryoet-release/batches); in a shell that
+    rehearses on the sandbox (CRYOET_RELEASE_SANDBOX, which `sandbox serve` exports), its sandbox/batches/, apart
+    from the real ones."""
+    if override is not None:
+        return override
+    state = opts.process.state_dir()
+    return state / "sandbox" / "batches" if opts.environ.get(SANDBOX_ENV) else state / "batches"
+
+
+def sandbox_gone(ledger: batches.Ledger, error: AwsError) -> AwsError:
+    """An AWS endpoint that does not answer, said for what it is when the batch was made in a sandbox."""
+    if ledger.header.sandbox is None or not isinstance(error, Unreachable):
+        return error
+    return AwsError(
+        f"{error.message}: batch {ledger.batch} was made in the sandbox at {ledger.header.sandbox}, which is not"
+        " running any more",
+        hint="A sandbox's batches end with it: `cryoet-release sandbox serve` starts a new one, to enqueue again",
+    )
 
 
 def load_batch(directory: Path, batch: str) -> batches.Ledger:

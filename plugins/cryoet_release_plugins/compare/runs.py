@@ -35,6 +35,7 @@ from cryoet_release_plugins.verdict.differ import Comparison, compare
 from cryoet_release_plugins.verdict.trees import Tree, excluded
 
 HEARTBEAT = 120.0
+SIDES = ("base", "head")
 
 
 # --- compare trees -----------------------------------------------------------------------------------------------
@@ -109,7 +110,8 @@ class Record:
 
 
 def records_folder(opts: GlobalOptions) -> Path:
-    return opts.process.state_dir() / "compares"
+    """Beside the batches (a sandbox's comparisons with its batches, apart from the real ones)."""
+    return folder(opts, None).parent / "compares"
 
 
 def _scratch(opts: GlobalOptions, given: str | None) -> tuple[str, str]:
@@ -300,13 +302,13 @@ def _show(opts: GlobalOptions, record: Record, *, wait: bool, interval: float, p
                     f"{name} job {item['job']} {item['state']}: {item['error'] or 'no error given'} (not compared)"
                 )
         for dataset, comparison in comparisons:
-            render(output, comparison, title=f"\ndataset {dataset}")
+            render(output, comparison, title=f"\ndataset {dataset}", names=SIDES)
         runs = plural(len(record.runs), "run")
         if identical:
             output.plain(f"\nverdict: no difference. head {record.head.tag} produced what base produced, {runs}")
         else:
             found = [f"{plural(sum(len(i) for i in failures.values()), 'job')} failed"] if broken_runs else []
-            found += [f"{dataset}: {verdict_line(c)}" for dataset, c in comparisons if not c.identical]
+            found += [f"{dataset}: {verdict_line(c, SIDES)}" for dataset, c in comparisons if not c.identical]
             output.plain(f"\nverdict: differences ({'; '.join(found)})")
 
     output.result(document, show)

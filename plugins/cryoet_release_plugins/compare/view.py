@@ -18,24 +18,27 @@ def _value(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def verdict_line(comparison: Comparison) -> str:
+def verdict_line(comparison: Comparison, names: tuple[str, str] = ("a", "b")) -> str:
     counts = comparison.counts
     if comparison.identical:
         return f"identical: {plural(counts['same'], 'object')}, the same bytes"
     return (
-        f"they differ: {counts['changed']} changed, {counts['only_a']} only in a, {counts['only_b']} only in b,"
-        f" {counts['same']} the same"
+        f"they differ: {plural(counts['changed'], 'object')} changed, {counts['only_a']} only in {names[0]},"
+        f" {counts['only_b']} only in {names[1]}, {counts['same']} the same"
     )
 
 
-def render(output: Output, comparison: Comparison, *, title: str | None = None) -> None:
+def render(
+    output: Output, comparison: Comparison, *, title: str | None = None, names: tuple[str, str] = ("a", "b")
+) -> None:
+    """`names`: what the two trees are called (a and b; base and head for a regression test)."""
     info = output.plain
     if title:
         info(title)
-    info(f"a: {comparison.a}")
-    info(f"b: {comparison.b}")
-    info(verdict_line(comparison))
-    for side, keys in (("a", comparison.only_a), ("b", comparison.only_b)):
+    info(f"{names[0]}: {comparison.a}")
+    info(f"{names[1]}: {comparison.b}")
+    info(verdict_line(comparison, names))
+    for side, keys in ((names[0], comparison.only_a), (names[1], comparison.only_b)):
         if keys:
             info(f"only in {side} ({len(keys)}):")
             for key in keys[:SHOWN_KEYS]:
@@ -44,14 +47,14 @@ def render(output: Output, comparison: Comparison, *, title: str | None = None) 
                 info(f"  and {len(keys) - SHOWN_KEYS} more (--json lists them all)")
     document = comparison.document()
     if document["changed"]:
-        info(f"changed ({len(document['changed'])}):")
+        info(f"changed ({plural(comparison.counts['changed'], 'object')}; a zarr array's chunks on one line):")
     for item in document["changed"]:
         info(f"  {item['key']} ({item['kind']})")
-        for line in change_lines(item):
+        for line in change_lines(item, names):
             info(f"    {line}")
 
 
-def change_lines(item: dict[str, Any]) -> list[str]:
+def change_lines(item: dict[str, Any], names: tuple[str, str] = ("a", "b")) -> list[str]:
     """What changed in one object, a line each."""
     kind, what = item["kind"], item["diff"]
     if kind == "zarr array":
@@ -59,7 +62,7 @@ def change_lines(item: dict[str, Any]) -> list[str]:
     if kind in {"json", "yaml", "zarr metadata"}:
         lines = [
             f"{entry['field'] or '(the document)'}: "
-            + (f"only in {'b' if entry['absent'] == 'a' else 'a'}: " if "absent" in entry else "")
+            + (f"only in {names[1] if entry['absent'] == 'a' else names[0]}: " if "absent" in entry else "")
             + f"{_value(entry['a'])} -> {_value(entry['b'])}"
             for entry in what[:SHOWN_FIELDS]
         ]

@@ -1,19 +1,24 @@
-"""The embedded emulator: moto's server on 127.0.0.1, seeded as the portal's staging (and prod) environment."""
+"""The embedded emulator: moto's server on 127.0.0.1, seeded as the portal's staging (and prod) environment, with a
+registry whose pushes its ECR sees, and simulated jobs (see jobs) that run each execution it starts."""
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import logging
 import os
 import secrets
+import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -25,18 +30,44 @@ from cryoet_release import aws as cloud
 from cryoet_release.config import PORTAL_REGISTRY_ACCOUNT
 from cryoet_release.context import GlobalOptions
 from cryoet_release.errors import OperationFailed, UsageError
+from cryoet_release_plugins.batch.ledgers import SANDBOX_ENV
+from cryoet_release_plugins.sandbox import outputs
+from cryoet_release_plugins.sandbox.jobs import Rules, Runner
+
+log = logging.getLogger("cryoet_release.sandbox")
 
 REGION = "us-west-2"
 DATASETS = ("10000", "10001", "10002", "10004")
 DEPOSITIONS = ("10300",)
-WDLS = ("db_import-v0.0.3.wdl", "sync-v0.0.1.wdl", "validate_dataset-v0.0.2.wdl")
+WDLS = ("db_import-v0.0.3.wdl", "sync-v0.0.1.wdl", "validate_dataset-v0.0.2.wdl", "standardize_dirs.wdl-v0.0.1.wdl")
+RAW_BUCKET = "cryoetportal-rawdatasets-dev"
+RAW_RUNS = ("TS_001", "TS_002")
+DATASET_CONFIG = """\
+# A dataset config for the sandbox's raw data (s3://cryoetportal-rawdatasets-dev/sandbox/): two runs of 10000.
+standardization_config:
+  deposition_id: 10300
+  source_prefix: sandbox
+depositions:
+- sources:
+  - literal: {value: [10300]}
+datasets:
+- sources:
+  - literal: {value: [10000]}
+runs:
+- sources:
+  - source_glob: {list_glob: '{dataset_name}/*'}
+"""
 PASS_MACHINE = {"StartAt": "Run", "States": {"Run": {"Type": "Pass", "End": True}}}
-MANIFEST = {
+IMAGES = ("cryoet-staging", "apiv2-x86")
+MANIFEST: dict[str, Any] = {
     "schemaVersion": 2,
     "mediaType": "application/vnd.oci.image.manifest.v1+json",
     "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + "0" * 64, "size": 2},
     "layers": [],
 }
+
+
+SCRATCH = "s3://sandbox-scratch/compare"
 
 
 @dataclass(frozen=True)
@@ -53,6 +84,7 @@ class Emulator:
             "AWS_ACCESS_KEY_ID": "sandbox",
             "AWS_SECRET_ACCESS_KEY": "sandbox",
             "AWS_DEFAULT_REGION": REGION,
+            SANDBOX_ENV: self.endpoint,
             **({"CRYOET_RELEASE_REGISTRY": self.registry} if self.registry else {}),
         }
 
@@ -80,8 +112,8 @@ def _refuse_busy(port: int) -> None:
 
 
 @contextmanager
-def running(port: int = 0) -> Iterator[Emulator]:
-    """moto's server on 127.0.0.1, executing state machines (a Pass machine SUCCEEDS), seeded; stopped on exit."""
+def running(port: int = 0, rules: Rules | None = None) -> Iterator[Emulator]:
+    """moto's server on 127.0.0.1, seeded, its executions run by simulated jobs as `rules` say; stopped on exit."""
     try:
         from moto.server import ThreadedMotoServer
     except ImportError:
@@ -100,14 +132,34 @@ def running(port: int = 0) -> Iterator[Emulator]:
         host, bound = server.get_host_and_port()
         endpoint = f"http://{host}:{bound}"
         try:
-            _moto_config(endpoint, {"stepfunctions": {"execute_state_machine": True}})
             with _environment(Emulator(endpoint).environment):
                 aws = cloud.Aws(region=REGION)
                 seed(aws)
-                with _registry(aws) as registry:
+                with _registry(aws) as registry, _jobs(aws, rules or Rules(), registry):
+                    seed_images(aws, registry)
                     yield Emulator(endpoint, registry)
         finally:
             server.stop()
+
+
+@contextmanager
+def _jobs(aws: cloud.Aws, rules: Rules, registry: str | None) -> Iterator[Runner]:
+    """Simulated jobs, in this process, on the emulator's own state (moto runs no WDL)."""
+    from moto.stepfunctions.models import stepfunctions_backends
+
+    def write(path: str, data: bytes) -> None:
+        bucket, _, key = path.partition("/")
+        cloud.put_object(aws, bucket, key, data)
+
+    runner = Runner(
+        stepfunctions_backends[PORTAL_REGISTRY_ACCOUNT][REGION], rules, write,
+        lambda image: outputs.image_variation(registry, image),
+    )  # fmt: skip
+    runner.start()
+    try:
+        yield runner
+    finally:
+        runner.stop()
 
 
 @contextmanager
@@ -156,7 +208,10 @@ class _EventListener:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                listener.record(json.loads(body or b"{}").get("events", []))
+                try:
+                    listener.record(json.loads(body or b"{}").get("events", []))
+                except Exception as error:  # noqa: BLE001 - one line, never a traceback; the registry must not retry
+                    log.warning("sandbox: a registry event was not recorded: %s", error)
                 self.send_response(200)
                 self.end_headers()
 
@@ -181,10 +236,17 @@ class _EventListener:
                 manifest = response.read().decode()
             if cloud.repository(self.aws, registry_id=self.aws.account, name=repository) is None:
                 cloud.create_repository(self.aws, registry_id=self.aws.account, name=repository)
+            if (
+                cloud.image_digest(self.aws, registry_id=self.aws.account, repository=repository, tag=target["tag"])
+                == digest
+            ):
+                log.info("sandbox: pushed %s:%s again (%s), already there", repository, target["tag"], digest)
+                continue  # a re-push of the same image: ECR has it under that tag already
             cloud.put_image_manifest(
                 self.aws, repository=repository, tag=target["tag"], manifest=manifest, digest=digest,
                 media_type=target["mediaType"],
             )  # fmt: skip
+            log.info("sandbox: pushed %s:%s (%s)", repository, target["tag"], digest)
 
     def close(self) -> None:
         self._server.shutdown()
@@ -206,14 +268,6 @@ def _wait_for_registry(registry: str, timeout: float = 20) -> None:
         except OSError:
             time.sleep(0.1)
     raise OperationFailed(f"the sandbox registry on {registry} did not start within {timeout:.0f} s")
-
-
-def _moto_config(endpoint: str, config: Mapping[str, Any]) -> None:
-    """The emulator's own control API (DESIGN.md), on 127.0.0.1."""
-    url = f"{endpoint}/moto-api/config"
-    request = urllib.request.Request(url, data=json.dumps(config).encode(), method="POST")  # noqa: S310 - loopback
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - http://127.0.0.1 only
-        response.read()
 
 
 @contextmanager
@@ -250,29 +304,77 @@ def seed(aws: cloud.Aws) -> None:
         metadata = json.dumps({"dataset_identifier": int(dataset), "dataset_title": f"Sandbox dataset {dataset}"})
         cloud.put_object(aws, "cryoet-data-portal-staging", f"{dataset}/dataset_metadata.json", metadata.encode())
     cloud.put_object(aws, "cryoet-data-portal-staging", "10003/README.txt", b"a folder that is not a dataset\n")
+    cloud.create_bucket(aws, RAW_BUCKET)
+    for run in RAW_RUNS:
+        cloud.put_object(aws, RAW_BUCKET, f"sandbox/10000/{run}/{run}.mrc", b"raw tilt series (simulated)\n")
+    cloud.create_bucket(aws, SCRATCH.removeprefix("s3://").split("/", 1)[0])
     for deposition in DEPOSITIONS:
         key = f"depositions_metadata/{deposition}/deposition_metadata.json"
         cloud.put_object(aws, "cryoet-data-portal-staging", key, json.dumps({"deposition_identifier": 10300}).encode())
-    for repository in ("cryoet-staging", "apiv2-x86"):
+    for repository in IMAGES:
         cloud.create_repository(aws, registry_id=aws.account, name=repository)
-        manifest = dict(MANIFEST, annotations={"org.opencontainers.image.ref.name": f"{repository}:main"})
-        cloud.put_image_manifest(aws, repository=repository, tag="main", manifest=json.dumps(manifest))
 
 
-def serve_forever(opts: GlobalOptions, *, port: int) -> None:
+def seed_images(aws: cloud.Aws, registry: str | None) -> None:
+    """The `main` images: in the registry when there is one (its push notification puts them in ECR, as a push to
+    ECR would; then their labels can be read), else in ECR only (a manifest, no image)."""
+    for repository in IMAGES:
+        if registry is None:
+            manifest = dict(MANIFEST, annotations={"org.opencontainers.image.ref.name": f"{repository}:main"})
+            cloud.put_image_manifest(aws, repository=repository, tag="main", manifest=json.dumps(manifest))
+        else:
+            _push_empty_image(registry, repository, "main")
+    deadline = time.monotonic() + 20
+    while registry and not all(
+        cloud.image_digest(aws, registry_id=aws.account, repository=repository, tag="main") for repository in IMAGES
+    ):
+        if time.monotonic() > deadline:
+            raise OperationFailed("the sandbox registry did not notify the emulator's ECR of its main images in 20 s")
+        time.sleep(0.1)
+
+
+def _push_empty_image(registry: str, repository: str, tag: str) -> None:
+    """An image of no layers, pushed with the distribution API: its config blob, then its manifest."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}})
+    digest = "sha256:" + hashlib.sha256(config.encode()).hexdigest()
+    base = f"http://{registry}/v2/{repository}"
+
+    def send(url: str, method: str, data: bytes = b"", content_type: str = "application/octet-stream") -> Any:
+        request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": content_type})  # noqa: S310
+        return urllib.request.urlopen(request, timeout=10)  # noqa: S310 - the loopback registry
+
+    with send(f"{base}/blobs/uploads/", "POST") as started:
+        upload = urllib.parse.urljoin(f"http://{registry}/", started.headers["Location"])
+    upload += ("&" if "?" in upload else "?") + urllib.parse.urlencode({"digest": digest})
+    send(upload, "PUT", config.encode()).close()
+    manifest = dict(MANIFEST, config={**MANIFEST["config"], "digest": digest, "size": len(config)})
+    send(f"{base}/manifests/{tag}", "PUT", json.dumps(manifest).encode(), MANIFEST["mediaType"]).close()
+
+
+def serve_forever(opts: GlobalOptions, *, port: int, rules: Rules, state_file: Path | None = None) -> None:
+    """Serve until Ctrl-C or SIGTERM. Prints the exports on stdout, then one line per event on stderr. With
+    `state_file` (a `serve --background`'s child), writes what `stop` and the parent need there once serving."""
     stop = threading.Event()
-    with running(port) as emulator:
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    events = logging.getLogger("cryoet_release.sandbox")
+    handler = logging.StreamHandler(opts.output.stderr.file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    events.addHandler(handler)
+    events.setLevel(logging.INFO)
+    events.propagate = False  # one line per event, once, with or without -v
+    with running(port, rules) as emulator, tempfile.TemporaryDirectory(prefix="cryoet-release-sandbox-") as folder:
+        config = Path(folder) / "sandbox-dataset.yaml"
+        config.write_text(DATASET_CONFIG)
         exports = emulator.environment
-        opts.output.result(
-            {"endpoint": emulator.endpoint, "environment": exports},
-            lambda: opts.output.stdout.print(
-                "\n".join(f"export {key}={value}" for key, value in exports.items()), highlight=False
-            ),
-        )
+        document = {"endpoint": emulator.endpoint, "environment": exports, "pid": os.getpid(),
+                    "dataset_config": str(config), "options": rules.as_arguments()}  # fmt: skip
+        opts.output.result(document, lambda: opts.output.stdout.print(export_lines(exports), highlight=False))
         sys.stdout.flush()  # a parent reading our stdout through a pipe sees the exports now
+        if state_file is not None:
+            _write_atomically(state_file, json.dumps(document))
         opts.output.info(
             f"AWS emulator on {emulator.endpoint}, seeded as the portal's staging environment (account"
-            f" {PORTAL_REGISTRY_ACCOUNT}). Ctrl-C stops it."
+            f" {PORTAL_REGISTRY_ACCOUNT}). {'SIGTERM' if state_file else 'Ctrl-C'} stops it."
         )
         if emulator.registry:
             opts.output.info(
@@ -280,7 +382,29 @@ def serve_forever(opts: GlobalOptions, *, port: int) -> None:
             )
         else:
             opts.output.warn(NO_REGISTRY)
+        opts.output.info(
+            f"a dataset config for its raw data: {config} (for example: cryoet-release compare queue {config}"
+            f" {RAW_BUCKET} --scratch {SCRATCH})"
+        )
+        if rules != Rules():
+            opts.output.info(f"jobs: {rules.describe()}")
         try:
-            stop.wait()
+            while not stop.wait(1):
+                pass
         except KeyboardInterrupt:
-            opts.output.info("stopped")
+            pass
+        finally:
+            if state_file is not None:
+                state_file.unlink(missing_ok=True)
+        opts.output.info("stopped")
+
+
+def export_lines(environment: Mapping[str, str]) -> str:
+    return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in environment.items())
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(text)
+    partial.replace(path)
