@@ -3,7 +3,8 @@
 Three kinds of run, each compared with importing boto3 (target: every ratio <= 0.5):
 - `cryoet-release --help`;
 - `cryoet-release <command> --help` for every command and subcommand;
-- a shell-completion request (what every TAB costs), `enqueue db-import --import-t<TAB>`.
+- shell-completion requests (what every TAB costs): an option, `enqueue db-import --import-t<TAB>`, and a value,
+  `status <TAB>` (batch ids from the ledger folder).
 Each round runs every contender once, in the same order, so that machine noise hits all alike; medians are
 reported. Run it as `python -m benchmarks.startup [--runs N]`. Bytecode is cached as in a user's install
 (PYTHONDONTWRITEBYTECODE is dropped for the runs), so the sources are not compiled again on every run.
@@ -28,6 +29,11 @@ COMPLETION = {
     "_CRYOET_RELEASE_COMPLETE": "complete_bash",
     "COMP_WORDS": "cryoet-release enqueue db-import --import-t",
     "COMP_CWORD": "3",
+}
+VALUE_COMPLETION = {
+    "_CRYOET_RELEASE_COMPLETE": "complete_bash",
+    "COMP_WORDS": "cryoet-release status ",
+    "COMP_CWORD": "2",
 }
 
 
@@ -55,6 +61,7 @@ def main() -> None:
         if path:
             contenders[" ".join(path) + " --help"] = ([*tool, *path, "--help"], None)
     contenders["completion (TAB)"] = (tool, {**ENVIRONMENT, **COMPLETION})
+    contenders["completion of a batch id (TAB)"] = (tool, {**ENVIRONMENT, **VALUE_COMPLETION})
 
     for argv, env in contenders.values():  # warm the page cache, the bytecode and the plugin cache
         wall(argv, env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -142,3 +143,53 @@ def test_every_summary_is_whole_and_every_option_says_what_it_does() -> None:
             pending += [(f"{path} {name}".strip(), command.get_command(ctx, name)) for name in names]
         undocumented = [p.name for p in command.params if p.param_type_name == "option" and not getattr(p, "help", "")]
         assert not undocumented, f"{path or 'root'}: {undocumented}"
+
+
+def test_help_is_written_one_way() -> None:
+    """Values named in capitals (or the list of choices), defaults as [default: ...], on every option of every
+    command, those a plugin makes when used too."""
+    from cryoet_release.cli import build_app, command_tree
+
+    pending = [("", command_tree(build_app()))]
+    while pending:
+        path, command = pending.pop()
+        ctx = command.make_context(command.name, [], resilient_parsing=True)
+        names = command.list_commands(ctx) if hasattr(command, "list_commands") else []
+        pending += [(f"{path} {name}".strip(), command.get_command(ctx, name)) for name in names]
+        for param in command.params:
+            if param.param_type_name != "option" or param.is_flag:
+                continue
+            metavar = param.make_metavar(ctx)
+            assert re.fullmatch(r"[A-Z][A-Z0-9_=.]*|\[[a-z0-9|-]+\]", metavar), f"{path} {param.opts[0]}: {metavar}"
+            assert "(default" not in (param.help or ""), f"{path} {param.opts[0]}: {param.help}"
+
+
+def test_a_group_alone_prints_its_help() -> None:
+    for path in ([], ["enqueue"], ["compare"]):
+        result = invoke(*path)
+        assert (result.exit_code, result.stderr) == (0, ""), result.output
+        assert result.stdout.startswith(f"Usage: cryoet-release {' '.join([*path, ''])}[OPTIONS] COMMAND [ARGS]...")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["stauts"], "error: No such command 'stauts'. Did you mean 'status'?"),
+        (["enqueue", "db-imprt"], "error: No such command 'db-imprt'. Did you mean 'db-import'?"),
+        (["no-such-thing"], "error: No such command 'no-such-thing'."),
+        (["status", "--wach"], "error: No such option: --wach. Did you mean --watch?"),
+        (
+            ["enqueue", "db-import", "--includ-dataset", "1"],
+            "error: No such option: --includ-dataset. Did you mean --include-dataset?",
+        ),
+        (
+            ["enqueue", "queue", "c.yaml", "b", "o", "--filter-run", "x"],
+            "error: No such option: --filter-run. Did you mean --filter-run-name?",
+        ),
+    ],
+    ids=["command", "kind", "nothing-near", "option", "not-the-opposite", "prefix"],
+)
+def test_a_misspelling_suggests_the_near_name_only(args: list[str], says: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == says

@@ -130,6 +130,23 @@ def test_config_show_reports_values_and_sources(repo: Path, monkeypatch: pytest.
     assert document["values"]["images.apiv2.repository"] == {"value": "apiv2-x86", "source": "default"}
 
 
+def test_config_show_writes_values_as_toml_and_says_what_unset_means(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(repo / "cryoet-release.toml", 'protected_tags = ["main", "prod"]\n')
+    monkeypatch.chdir(repo)
+    table = invoke("config", "show", entry_points=()).stdout
+    rows = {line.split()[1]: line for line in table.splitlines() if line.startswith("│ ")}
+    assert '│ ["main", "prod"] ' in rows["protected_tags"]
+    assert "(discovered at run time: docker if its daemon answers, else podman)" in rows["engine"]
+    swipe = "(discovered at run time: the bucket with swipe-comms and the environment in its name)"
+    assert swipe in rows["environments.staging.swipe_comms_bucket"]
+    document = json.loads(invoke("--json", "config", "show", entry_points=()).stdout)
+    assert document["values"]["compare.scratch"] == {
+        "value": None, "source": "default", "unset": "none: compare queue then needs --scratch",
+    }  # fmt: skip
+
+
 def test_config_error_through_the_cli_is_exit_2_without_traceback(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(repo / "cryoet-release.toml", "bogus = true\n")
     monkeypatch.chdir(repo)

@@ -68,15 +68,14 @@ def test_piped_output_prints_every_identifier_whole_on_one_line(
     assert "…" not in out
 
 
-def test_a_narrow_terminal_folds_identifiers_and_never_cuts_them() -> None:
+def test_a_narrow_terminal_gets_a_block_per_row_with_every_identifier_whole() -> None:
     from rich.console import Console
 
-    from cryoet_release.console import make_table
+    from cryoet_release.console import fitted
 
-    console = Console(width=80, force_terminal=True, record=True, file=io.StringIO())
-    console.print(make_table(["execution", "digest"], [[ARN, DIGEST]]))
-    text = console.export_text()
-    assert "…" not in text
-    cells = ["".join(line.split("│")[column].strip() for line in text.splitlines() if "│" in line) for column in (1, 2)]
-    assert cells[0].endswith(ARN)
-    assert cells[1].endswith(DIGEST)
+    console = Console(width=80, force_terminal=True, record=True, file=io.StringIO(), soft_wrap=True)
+    console.print(fitted(console, ["execution", "digest"], [[ARN, DIGEST]]), soft_wrap=True)
+    assert console.export_text() == f"{ARN}\n  digest: {DIGEST}\n"
+    wide = Console(width=400, force_terminal=True, record=True, file=io.StringIO())
+    wide.print(fitted(wide, ["execution", "digest"], [[ARN, DIGEST]]))
+    assert f"│ {ARN} │ {DIGEST} │" in wide.export_text()  # a table where it fits unfolded

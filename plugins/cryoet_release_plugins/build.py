@@ -15,7 +15,9 @@ def build(
     ctx: typer.Context,
     tag: Tag = None,
     image: Images = None,
-    platform: Annotated[str | None, typer.Option(help="Target platform (default: per image, linux/amd64).")] = None,
+    platform: Annotated[
+        str | None, typer.Option(metavar="PLATFORM", help="Target platform [default: per image, linux/amd64].")
+    ] = None,
     no_push: Annotated[bool, typer.Option("--no-push", help="Build only; push later with `push`.")] = False,
     build_arg: Annotated[
         list[str] | None, typer.Option(metavar="KEY=VALUE", help="Build argument (repeatable).")

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from cryoet_release.context import GlobalOptions
-from cryoet_release_plugins.options import DEFAULT_PARALLELISM, LedgerDir, Parallelism
+from cryoet_release_plugins.options import DEFAULT_PARALLELISM, LedgerDir, ReadParallelism, batch_ids
 
 # A group whose callback is the command: interspersed arguments let options follow the BATCH argument.
 app = typer.Typer(
@@ -19,11 +19,16 @@ batches_app = typer.Typer(help="List the batches queued from this machine, newes
 @app.callback(invoke_without_command=True)
 def status(
     ctx: typer.Context,
-    batch: Annotated[str | None, typer.Argument(help="The batch (see `cryoet-release batches`).")] = None,
+    batch: Annotated[
+        str | None,
+        typer.Argument(metavar="[BATCH]", help="The batch (see `cryoet-release batches`).", autocompletion=batch_ids),
+    ] = None,
     latest: Annotated[bool, typer.Option("--latest", help="The newest batch.")] = False,
     watch: Annotated[bool, typer.Option("--watch", help="Refresh until every execution is closed.")] = False,
-    interval: Annotated[float, typer.Option(min=1, max=3600, help="Seconds between refreshes with --watch.")] = 10,
-    parallelism: Parallelism = DEFAULT_PARALLELISM,
+    interval: Annotated[
+        float, typer.Option(metavar="SECONDS", min=1, max=3600, help="Seconds between refreshes with --watch.")
+    ] = 10,
+    parallelism: ReadParallelism = DEFAULT_PARALLELISM,
     ledger_dir: LedgerDir = None,
     exit_status: Annotated[
         bool,

@@ -326,6 +326,8 @@ def list_ledgers(directory: Path) -> tuple[list[Ledger], list[str]]:
     check_folder(directory, writable=False)
     ledgers, problems = [], []
     for path in sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else ():
+        if not BATCH_NAME.fullmatch(path.name.removesuffix(SUFFIX)):
+            continue  # not a batch's ledger: what is kept beside one (its final states, <batch>.final.jsonl)
         try:
             ledgers.append(_parse(path, path.read_bytes()))
         except UsageError as error:

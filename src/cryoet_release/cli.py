@@ -12,10 +12,11 @@ import typer
 from typer.core import TyperGroup
 
 from cryoet_release import plugins as plugin_registry
+from cryoet_release.completion import regions
 from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions, Process
 from cryoet_release.errors import ExitCode, PluginLoadError, ReleaseError, Terminated
-from cryoet_release.params import ClickException, apply_rules
+from cryoet_release.params import ClickException, NoArgsIsHelp, NoSuchOption, apply_rules
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -115,8 +116,11 @@ class ReleaseGroup(TyperGroup):
                 result = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
             except typer.Abort:
                 result = _fail(None, argv, "interrupted", ExitCode.INTERRUPTED)
+            except NoArgsIsHelp as error:  # a command group alone: its help is what was asked for
+                typer.echo(error.ctx.get_help() if error.ctx else "")
+                result = 0
             except ClickException as error:  # click's usage errors: UsageError, BadParameter, NoSuchOption, ...
-                result = _fail(getattr(error, "ctx", None), argv, error.format_message(), ExitCode(error.exit_code))
+                result = _fail(getattr(error, "ctx", None), argv, _suggesting(error), ExitCode(error.exit_code))
         if not standalone_mode:
             return result
         sys.exit(result if isinstance(result, int) else 0)
@@ -141,6 +145,27 @@ class ReleaseGroup(TyperGroup):
 
             Console(stderr=True).print_exception(show_locals=False)
             _report(ctx, f"unexpected error: {type(error).__name__}: {error}", ExitCode.FAILED)
+
+
+def _suggesting(error: Any) -> str:
+    """click's message, suggesting the near names only: the command a misspelt one meant, the options an unknown one
+    is closest to (not every option it shares a word with)."""
+    import difflib
+    import re
+
+    if isinstance(error, NoSuchOption) and error.possibilities:
+        ratios = {p: difflib.SequenceMatcher(None, error.option_name, p).ratio() for p in error.possibilities}
+        best = max(ratios.values())
+        error.possibilities = [p for p, ratio in ratios.items() if ratio >= max(0.6, best - 0.05)]
+        if len(error.possibilities) == 1:
+            return f"No such option: {error.option_name}. Did you mean {error.possibilities[0]}?"
+    message = str(error.format_message())
+    unknown = re.fullmatch(r"No such command '(.+)'\.", message)
+    ctx = getattr(error, "ctx", None)
+    if unknown and ctx is not None and hasattr(ctx.command, "list_commands"):
+        near = difflib.get_close_matches(unknown.group(1), ctx.command.list_commands(ctx), n=1)
+        message += f" Did you mean '{near[0]}'?" if near else ""
+    return message
 
 
 def _is_utf8(arg: str) -> bool:
@@ -187,16 +212,31 @@ def _own_version() -> str:
 
 def config_show(ctx: typer.Context) -> None:
     """Print the effective config. Each value with where it came from: default, file, env or flag."""
+    import json
+
+    from cryoet_release.config import unset_means
+
     opts: GlobalOptions = ctx.ensure_object(GlobalOptions)
     loaded = opts.config()
-    flat = loaded.flat()
-    values = {key: {"value": value, "source": loaded.sources.get(key, "default")} for key, value in flat.items()}
+    values: dict[str, dict[str, Any]] = {}
+    for key, value in loaded.flat().items():
+        values[key] = {"value": value, "source": loaded.sources.get(key, "default")}
+        if value in (None, "", {}, []) and (means := unset_means(key)):
+            values[key]["unset"] = means
+
+    def shown(entry: Mapping[str, Any]) -> str:
+        """As the value would be written in cryoet-release.toml (lists and tables inline), or what unset means."""
+        if "unset" in entry:
+            return f"({entry['unset']})"
+        value = entry["value"]
+        return value if isinstance(value, str) else json.dumps(value)
+
     file = str(loaded.path) if loaded.path else None
     opts.output.result(
         {"file": file, "root": str(loaded.root), "values": values},
         lambda: opts.output.table(
             ["key", "value", "source"],
-            ([key, entry["value"], entry["source"]] for key, entry in values.items()),
+            ([key, shown(entry), entry["source"]] for key, entry in values.items()),
             title=f"config file: {file or 'none (built-in defaults)'}",
         ),
     )
@@ -234,9 +274,15 @@ def create_app(loaded: Sequence[plugin_registry.Plugin], process: Callable[[], P
     def root(
         ctx: typer.Context,
         profile: Annotated[
-            str | None, typer.Option(help="AWS profile to use (else AWS_PROFILE, else the default chain).")
+            str | None,
+            typer.Option(metavar="NAME", help="AWS profile to use (else AWS_PROFILE, else the default chain)."),
         ] = None,
-        region: Annotated[str | None, typer.Option(help="AWS region (else AWS_REGION, else the profile's).")] = None,
+        region: Annotated[
+            str | None,
+            typer.Option(
+                metavar="REGION", help="AWS region (else AWS_REGION, else the profile's).", autocompletion=regions
+            ),
+        ] = None,
         json_output: Annotated[
             bool, typer.Option("--json", help="Print one JSON document on stdout; diagnostics go to stderr.")
         ] = False,
@@ -244,6 +290,7 @@ def create_app(loaded: Sequence[plugin_registry.Plugin], process: Callable[[], P
         config: Annotated[
             Path | None,
             typer.Option(
+                metavar="PATH",
                 help="Config file (else $CRYOET_RELEASE_CONFIG, else cryoet-release.toml upward to the git root).",
                 dir_okay=False,
             ),

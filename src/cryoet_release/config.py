@@ -15,11 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cryoet_release.config_files import CONFIG_ENV, DEFAULTS, find_config_file, find_git_root
 from cryoet_release.errors import ConfigError
 from cryoet_release.models import AccountId, BucketName, Environment, ImageTag, RepositoryName, validation_problems
 
-CONFIG_FILENAME = "cryoet-release.toml"
-CONFIG_ENV = "CRYOET_RELEASE_CONFIG"
 # Environment variables that override one config key each.
 ENV_OVERRIDES = {
     "CRYOET_RELEASE_REGISTRY": "registry",
@@ -117,23 +116,25 @@ class ReleaseConfig(_Strict):
         return value
 
 
-DEFAULTS: dict[str, Any] = {
-    "images": {
-        "ingestor": {"context": "ingestion_tools", "repository": "cryoet-staging"},
-        "apiv2": {"context": "apiv2", "repository": "apiv2-x86"},
-    },
-    "protected_tags": ["main"],
-    "environments": {
-        "staging": {
-            "bucket": "cryoet-data-portal-staging",
-            "https_prefix": "https://files.cryoet.staging.si.czi.technology",
-        },
-        "prod": {
-            "bucket": "cryoet-data-portal-public",
-            "https_prefix": "https://files.cryoetdataportal.cziscience.com",
-        },
-    },
+UNSET_MEANS = {
+    "registry": "none: the ECR host of registry_account",
+    "engine": "discovered at run time: docker if its daemon answers, else podman",
+    "environments.*.swipe_comms_bucket": (
+        "discovered at run time: the bucket with swipe-comms and the environment in its name"
+    ),
+    "environments.*.swipe_wdl_bucket": (
+        "discovered at run time: the bucket with swipe-wdl and the environment in its name"
+    ),
+    "rate_limits": "none: a share of each documented Step Functions quota",
+    "compare.scratch": "none: compare queue then needs --scratch",
 }
+"""What a key left unset means (`config show` says it instead of an empty value)."""
+
+
+def unset_means(key: str) -> str | None:
+    from fnmatch import fnmatchcase
+
+    return next((means for pattern, means in UNSET_MEANS.items() if fnmatchcase(key, pattern)), None)
 
 
 @dataclass(frozen=True)
@@ -149,24 +150,6 @@ class LoadedConfig:
     def flat(self) -> dict[str, Any]:
         """The effective values as dotted keys, defaults included."""
         return _flatten(self.config.model_dump(mode="json"))
-
-
-def find_git_root(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists():
-            return folder
-    return None
-
-
-def find_config_file(start: Path) -> Path | None:
-    """The nearest cryoet-release.toml from `start` up to the git root (or the filesystem root)."""
-    for folder in (start, *start.parents):
-        candidate = folder / CONFIG_FILENAME
-        if candidate.is_file():
-            return candidate
-        if (folder / ".git").exists():
-            return None
-    return None
 
 
 def load_config(

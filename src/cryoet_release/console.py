@@ -205,13 +205,15 @@ def make_table(
 def fitted(
     console: Console, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None, ids: int = 1
 ) -> Any:
-    """A table when it fits the console whole (its identifiers unfolded), else one block per row."""
+    """A table when it fits the console with no cell folded, else one block per row (as gh does): the row's
+    identifiers on a line of their own, then `column: value` lines. An identifier is never folded or cut."""
     from rich.console import Group
     from rich.measure import Measurement
     from rich.text import Text
 
     table = make_table(columns, rows, title=title, ids=ids)
-    if not console.is_terminal or Measurement.get(console, console.options, table).minimum <= console.width:
+    unbounded = console.options.update_width(1_000_000)  # a measurement is clamped to the width it is given
+    if not console.is_terminal or Measurement.get(console, unbounded, table).maximum <= console.width:
         return table
     blocks: list[Any] = [Text(title, style="bold")] if title else []
     for row in rows:

@@ -18,6 +18,8 @@ from typer._types import TyperChoice
 from typer.models import TyperPath
 
 ClickException = exceptions.ClickException
+NoArgsIsHelp = exceptions.NoArgsIsHelpError
+NoSuchOption = exceptions.NoSuchOption
 """Every error click raises while parsing (usage errors, bad parameters, missing arguments)."""
 
 

@@ -450,7 +450,7 @@ def test_ctrl_c_stops_submitting_and_resume_completes_exactly_once(portal: str, 
     batch = f"ctrl-c-{at}"
     code, terminal = interrupt_at(tmp_path, batch, at)
     assert code == 130, terminal
-    summary = re.search(r"interrupted: (\d+) of this run's 600 job\(s\) started", terminal)
+    summary = re.search(r"interrupted: (\d+) of this run's 600 jobs started", terminal)
     assert summary is not None, terminal
     in_emulator = executions_per_job()
     ledger = batches.load(ledger_dir(tmp_path), batch)

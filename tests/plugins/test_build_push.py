@@ -387,3 +387,16 @@ def test_queue_says_when_the_config_differs_from_the_one_in_the_image(
     assert "differs from the revision the image was built from" not in queue()
     (configs / "c.yaml").write_text("standardization_config:\n  source_prefix: elsewhere\n")
     assert "ingestion_tools/dataset_configs/c.yaml differs from the revision the image was built from" in queue()
+
+
+def test_build_outside_a_portal_checkout_says_what_it_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("build", "--tag", "x")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: image ingestor: no Dockerfile at {tmp_path}/ingestion_tools/Dockerfile; build looks for"
+        " images.ingestor.context (ingestion_tools) in the current folder (no git root)",
+        "Run it inside a portal checkout, or set images.ingestor.context (and .dockerfile) in cryoet-release.toml",
+    ]

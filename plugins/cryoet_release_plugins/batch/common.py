@@ -175,6 +175,10 @@ class KindCommand(TyperCommand):
             param.help = self.kind.environment_help
         elif param.name == "memory":
             param.help = f"Memory per job, MB; 0 means the default [default: {self.kind.memory}]."
+        elif param.name == "yes" and self.kind.runs_on is not None:
+            param.help = (
+                f"Accepted, and changes nothing: these jobs run on {self.kind.runs_on.value}, nothing is asked."
+            )
         elif param.name == "swipe_wdl_key":
             param.help = f"Key of the WDL in the swipe-wdl bucket [default: {self.kind.wdl_key}]."
         return param

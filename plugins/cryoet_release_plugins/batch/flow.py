@@ -21,8 +21,9 @@ from cryoet_release.executions import collect
 from cryoet_release.kinds import Kind
 from cryoet_release.models import Environment
 from cryoet_release.submission import Outcome, Submission, recorder
-from cryoet_release_plugins.batch.ledgers import SANDBOX_ENV, folder, load_batch, sandbox_gone
+from cryoet_release_plugins.batch.ledgers import folder, load_batch, sandbox_gone
 from cryoet_release_plugins.batch.plan import Plan, Request, plan_batch
+from cryoet_release_plugins.options import SANDBOX_ENV
 
 if TYPE_CHECKING:
     from cryoet_release_plugins.batch.common import Common
@@ -260,18 +261,20 @@ def retry(
             lambda: output.table(
                 ["new execution name", "job", "failed attempt"],
                 ([name, entry.key, entry.name] for entry, name, _ in attempts),
-                title=f"dry run: retry of {batch} would submit {len(attempts)} new attempt(s)",
+                title=f"dry run: retry of {batch} would submit {plural(len(attempts), 'new attempt')}",
             ),
         )
         return
     if not attempts:
         output.info(f"batch {batch}: no job's latest attempt failed; nothing to retry")
         return
-    _ask_for_prod(opts, ledger, yes=yes, doing="retrying", jobs=f"{len(attempts)} new attempt(s) of failed jobs")
+    _ask_for_prod(
+        opts, ledger, yes=yes, doing="retrying", jobs=f"{plural(len(attempts), 'new attempt')} of failed jobs"
+    )
     with batches.locked(directory, batch):
         ledger = load_batch(directory, batch)  # as it is now that we hold the lock
         latest = {entry.name for entry in ledger.latest()}
-        output.info(f"batch {batch}: {len(attempts)} new attempt(s) of the jobs that failed")
+        output.info(f"batch {batch}: {plural(len(attempts), 'new attempt')} of the jobs that failed")
         _submit_pending(aws, ledger, parallelism, output, [a for a in attempts if a[0].name in latest])
 
 
@@ -331,7 +334,7 @@ def _submit(
     )
     if submission.interrupted:
         raise Interrupted(
-            f"interrupted: {len(outcomes) - len(failed)} of this run's {len(jobs)} job(s) started"
+            f"interrupted: {len(outcomes) - len(failed)} of this run's {plural(len(jobs), 'job')} started"
             f" ({counts['started']} of the batch's {len(ledger.entries)}); nothing more was sent",
             hint=f"Submit the rest with: {resume}",
         )

@@ -8,21 +8,14 @@ from cryoet_release import batches
 from cryoet_release.console import Output
 from cryoet_release.context import GlobalOptions
 from cryoet_release.errors import AwsError, Unreachable, UsageError
+from cryoet_release_plugins.options import ledger_folder
 
 LIST_HINT = "List them with: cryoet-release batches"
 
 
-SANDBOX_ENV = "CRYOET_RELEASE_SANDBOX"
-
-
 def folder(opts: GlobalOptions, override: Path | None) -> Path:
-    """--ledger-dir, else the state folder's batches/ ($XDG_STATE_HOME/cryoet-release/batches); in a shell that
-    rehearses on the sandbox (CRYOET_RELEASE_SANDBOX, which `sandbox serve` exports), its sandbox/batches/, apart
-    from the real ones."""
-    if override is not None:
-        return override
-    state = opts.process.state_dir()
-    return state / "sandbox" / "batches" if opts.environ.get(SANDBOX_ENV) else state / "batches"
+    """Where the batches are (options.ledger_folder)."""
+    return ledger_folder(opts.process.state_dir(), opts.environ, override)
 
 
 def sandbox_gone(ledger: batches.Ledger, error: AwsError) -> AwsError:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cryoet_release import aws as cloud
 from cryoet_release.config import EnvironmentConfig, ReleaseConfig
-from cryoet_release.console import Output
+from cryoet_release.console import Output, plural
 from cryoet_release.contract import MAX_INPUT_BYTES, Job, Target, make_jobs, oversized
 from cryoet_release.errors import AccessDenied, AwsError, ConfigError, OperationFailed, ResourceNotFound, UsageError
 from cryoet_release.kinds import Kind, Planning
@@ -199,7 +199,7 @@ def check_sizes(jobs: Sequence[Job]) -> None:
     too_big = oversized(jobs)
     if too_big:
         names = ", ".join(f"{job.name} ({job.size} bytes)" for job in too_big[:5])
-        raise UsageError(f"{len(too_big)} input(s) exceed Step Functions' {MAX_INPUT_BYTES}-byte limit: {names}")
+        raise UsageError(f"{plural(len(too_big), 'input')} over Step Functions' {MAX_INPUT_BYTES}-byte limit: {names}")
 
 
 def plan_batch(
@@ -277,7 +277,7 @@ def _warn_if_changed_since_build(
     """The jobs read `local` from their image: say so when the user's copy differs from the revision the image
     was built from (the label build writes), in the working tree or in later commits."""
     from cryoet_release import git, oci
-    from cryoet_release.config import find_git_root
+    from cryoet_release.config_files import find_git_root
 
     root = find_git_root(local.parent)
     if root is None:

@@ -12,7 +12,7 @@ import typer
 
 from cryoet_release.context import GlobalOptions
 from cryoet_release_plugins.compare.options import CompareQueueCommand, CompareQueueOptions
-from cryoet_release_plugins.options import DEFAULT_PARALLELISM, Parallelism
+from cryoet_release_plugins.options import DEFAULT_PARALLELISM, ReadParallelism
 
 app = typer.Typer(help="Compare what two images produced: the verdict on a change.", no_args_is_help=True)
 
@@ -36,7 +36,7 @@ def trees(
     anonymous: Annotated[
         bool, typer.Option("--anonymous", help="Read B without credentials (a public bucket).")
     ] = False,
-    parallelism: Parallelism = DEFAULT_PARALLELISM,
+    parallelism: ReadParallelism = DEFAULT_PARALLELISM,
 ) -> None:
     """What differs between two S3 trees. Exit 0 when identical, 1 when they differ."""
     from cryoet_release_plugins.compare.runs import compare_trees
@@ -60,7 +60,7 @@ def show(
     interval: Annotated[
         float, typer.Option(min=1, max=3600, metavar="SECONDS", help="Seconds between looks while waiting.")
     ] = 30,
-    parallelism: Parallelism = DEFAULT_PARALLELISM,
+    parallelism: ReadParallelism = DEFAULT_PARALLELISM,
 ) -> None:
     """The verdict of an earlier `compare queue`. Waits for its jobs, then compares run by run."""
     from cryoet_release_plugins.compare.runs import show_comparison

@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from cryoet_release.context import GlobalOptions
-from cryoet_release_plugins.options import DEFAULT_PARALLELISM, LedgerDir, Parallelism
+from cryoet_release_plugins.options import DEFAULT_PARALLELISM, LedgerDir, Parallelism, batch_ids
 
 if TYPE_CHECKING:
     from cryoet_release.kinds import Kind
@@ -78,7 +78,12 @@ app = typer.Typer(
 @app.command("resume")
 def resume(
     ctx: typer.Context,
-    batch: Annotated[str, typer.Argument(metavar="BATCH", help="The batch to resume (see `cryoet-release batches`).")],
+    batch: Annotated[
+        str,
+        typer.Argument(
+            metavar="BATCH", help="The batch to resume (see `cryoet-release batches`).", autocompletion=batch_ids
+        ),
+    ],
     parallelism: Parallelism = DEFAULT_PARALLELISM,
     ledger_dir: LedgerDir = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the jobs it would submit; submit nothing.")] = False,
@@ -94,7 +99,10 @@ def resume(
 @app.command("retry")
 def retry(
     ctx: typer.Context,
-    batch: Annotated[str, typer.Argument(metavar="BATCH", help="The batch (see `cryoet-release batches`).")],
+    batch: Annotated[
+        str,
+        typer.Argument(metavar="BATCH", help="The batch (see `cryoet-release batches`).", autocompletion=batch_ids),
+    ],
     include_aborted: Annotated[
         bool, typer.Option("--include-aborted", help="Also retry jobs whose latest attempt was ABORTED.")
     ] = False,

@@ -39,7 +39,13 @@ def run_build(opts: GlobalOptions, request: BuildRequest, *, dry_run: bool) -> N
     contexts = {key: loaded.root / image.context for key, image in images.items()}
     for key, image in images.items():
         if not (contexts[key] / image.dockerfile).is_file():
-            raise UsageError(f"image {key}: no Dockerfile at {contexts[key] / image.dockerfile}")
+            inside = "the portal checkout" if (loaded.root / ".git").exists() else "the current folder (no git root)"
+            raise UsageError(
+                f"image {key}: no Dockerfile at {contexts[key] / image.dockerfile}; build looks for"
+                f" images.{key}.context ({image.context}) in {inside}",
+                hint=f"Run it inside a portal checkout, or set images.{key}.context (and .dockerfile) in"
+                " cryoet-release.toml",
+            )
     tags = [request.tag]
     if request.sha_tag:
         revision = git.revision(loaded.root)

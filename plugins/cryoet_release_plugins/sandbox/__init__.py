@@ -40,7 +40,8 @@ def serve(
         ),
     ] = False,
     state_file: Annotated[
-        Path | None, typer.Option(hidden=True, help="Where a background serve writes that it serves (internal).")
+        Path | None,
+        typer.Option(hidden=True, metavar="PATH", help="Where a background serve writes that it serves (internal)."),
     ] = None,
 ) -> None:
     """Serve the AWS emulator, seeded as the portal's staging environment. Prints the exports on stdout, then one

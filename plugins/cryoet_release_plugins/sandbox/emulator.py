@@ -30,7 +30,7 @@ from cryoet_release import aws as cloud
 from cryoet_release.config import PORTAL_REGISTRY_ACCOUNT
 from cryoet_release.context import GlobalOptions
 from cryoet_release.errors import OperationFailed, UsageError
-from cryoet_release_plugins.batch.ledgers import SANDBOX_ENV
+from cryoet_release_plugins.options import SANDBOX_ENV
 from cryoet_release_plugins.sandbox import outputs
 from cryoet_release_plugins.sandbox.jobs import Rules, Runner
 

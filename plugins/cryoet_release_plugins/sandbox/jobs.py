@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
+from cryoet_release.console import plural
 from cryoet_release.errors import UsageError
 from cryoet_release_plugins.sandbox import outputs
 
@@ -159,7 +160,7 @@ class Runner:
             status, error, cause = outcome
             if status == "SUCCEEDED":
                 written = self._outputs(run, failing=failing)
-                log.info("sandbox: %s %s (%s), wrote %d object(s)", name, status, what, written)
+                log.info("sandbox: %s %s (%s), wrote %s", name, status, what, plural(written, "object"))
             else:
                 log.info("sandbox: %s %s (%s): %s", name, status, what, cause)
             execution.status, execution.error, execution.cause = status, error, cause

@@ -10,6 +10,7 @@ from typing import Annotated, Any, ClassVar
 
 import typer
 
+from cryoet_release.completion import yaml_paths
 from cryoet_release.kinds import ExtraOption, JobSpec, Kind, Planning
 from cryoet_release.params import allows_empty
 from cryoet_release_plugins.enqueue.dataset_configs.ingest import INGEST_OPTIONS, PANEL
@@ -25,7 +26,7 @@ def job_config_path(typed: str, cwd: Path) -> tuple[str, str | None]:
     In a portal checkout any path the user types is translated (run from ingestion_tools/scripts,
     `../dataset_configs/10000.yaml` stays as it is); elsewhere the path is sent as typed.
     """
-    from cryoet_release.config import find_git_root
+    from cryoet_release.config_files import find_git_root
 
     root = find_git_root(cwd)
     scripts = root / "ingestion_tools" / "scripts" if root else None
@@ -57,7 +58,11 @@ class Queue(Kind):
 
     config_file: Annotated[
         str,
-        typer.Argument(metavar="CONFIG_FILE", help="The dataset config (ingestion_tools/dataset_configs/*.yaml)."),
+        typer.Argument(
+            metavar="CONFIG_FILE",
+            help="The dataset config (ingestion_tools/dataset_configs/*.yaml).",
+            autocompletion=yaml_paths,
+        ),
     ]
     input_bucket: Annotated[
         str, typer.Argument(metavar="INPUT_BUCKET", help="Bucket (and key prefix) holding the source data.")

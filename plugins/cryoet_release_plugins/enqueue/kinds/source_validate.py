@@ -9,6 +9,7 @@ from typing import Annotated, ClassVar
 
 import typer
 
+from cryoet_release.completion import yaml_paths
 from cryoet_release.kinds import JobSpec, Kind, Planning
 from cryoet_release.names import Environment
 from cryoet_release_plugins.enqueue.kinds.validate import validation_arguments
@@ -28,7 +29,10 @@ class SourceValidate(Kind):
     rank: ClassVar[int] = 40
 
     config_file: Annotated[
-        str, typer.Argument(metavar="CONFIG_FILE", help="Dataset config file, as the job's image sees it.")
+        str,
+        typer.Argument(
+            metavar="CONFIG_FILE", help="Dataset config file, as the job's image sees it.", autocompletion=yaml_paths
+        ),
     ]
     input_bucket: Annotated[
         str, typer.Argument(metavar="INPUT_BUCKET", help="Bucket (and key prefix) holding the source data.")
