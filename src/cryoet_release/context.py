@@ -155,3 +155,14 @@ class GlobalOptions:
     def confirm(self, question: str) -> bool:
         """Ask on the terminal; True for yes. End of input (Ctrl-D) is a no; Ctrl-C raises KeyboardInterrupt."""
         return self.output.ask(question, self.process.stdin)
+
+
+def pid_alive(pid: int) -> bool:
+    """A process of that id exists (another user's too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

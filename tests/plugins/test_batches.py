@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from cryoet_release import batches
 from tests.conftest import invoke, moto_api
 from tests.faults import dropped, heal, inject, lost, throttled, when
 from tests.portal import client, seed, started_inputs, state_machine_arn
+from tests.terminal import on_terminal
 
 DATASETS = [str(n) for n in range(30000, 30012)]
 NAME = re.compile(r"[0-9A-Za-z_-]{1,80}")
@@ -405,44 +405,13 @@ def test_resuming_a_prod_batch_asks_first(portal: str, tmp_path: Path, monkeypat
 def interrupt_at(tmp_path: Path, batch: str, started: int) -> tuple[int, str]:
     """A 600-job enqueue on a real pseudo-terminal, and Ctrl-C (SIGINT to its process group) once the ledger
     holds `started` started jobs; returns the exit code and what the terminal showed."""
-    import pty
-
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cryoet_release", "enqueue", "validate", *validate_ids(600), "--batch", batch],
-        env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "COLUMNS": "200"},
-        stdin=follower, stdout=follower, stderr=follower, start_new_session=True,
-    )  # fmt: skip
-    os.close(follower)
     path = ledger_dir(tmp_path) / f"{batch}.jsonl"
-    seen = b""
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 0.01)
-            if ready:
-                try:
-                    seen += os.read(leader, 65536)
-                except OSError:  # the terminal closed: the command ended before it could be interrupted
-                    pytest.fail(f"{batch}: the enqueue ended by itself: {seen.decode(errors='replace')[-2000:]}")
-            if path.exists() and path.read_text().count('"type":"started"') >= started:
-                os.killpg(process.pid, signal.SIGINT)
-                break
-        else:
-            pytest.fail(f"{batch}: {started} jobs did not start within 120 s")
-        while process.poll() is None or select.select([leader], [], [], 0.2)[0]:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-        process.wait(timeout=60)
-    finally:
-        process.kill()
-        os.close(leader)
-    return process.returncode, seen.decode(errors="replace")
+    return on_terminal(
+        ["enqueue", "validate", *validate_ids(600), "--batch", batch],
+        columns=200,
+        env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")},
+        interrupt_when=lambda _: path.exists() and path.read_text().count('"type":"started"') >= started,
+    )
 
 
 @pytest.mark.parametrize("at", [50, 250, 500])

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cryoet_release.context import GlobalOptions
+from cryoet_release.context import GlobalOptions, pid_alive
 from cryoet_release.errors import OperationFailed, UsageError
 from cryoet_release_plugins.sandbox.emulator import Emulator, export_lines
 from cryoet_release_plugins.sandbox.jobs import Rules
@@ -108,12 +108,8 @@ def stop(opts: GlobalOptions) -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     try:  # our own child (a test's) is a zombie until reaped: that is stopped
         done, _ = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:

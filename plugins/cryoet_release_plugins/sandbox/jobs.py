@@ -160,7 +160,8 @@ class Runner:
             status, error, cause = outcome
             if status == "SUCCEEDED":
                 written = self._outputs(run, failing=failing)
-                log.info("sandbox: %s %s (%s), wrote %s", name, status, what, plural(written, "object"))
+                wrote = f", wrote {plural(written, 'object')}" if written else ""
+                log.info("sandbox: %s %s (%s)%s", name, status, what, wrote)
             else:
                 log.info("sandbox: %s %s (%s): %s", name, status, what, cause)
             execution.status, execution.error, execution.cause = status, error, cause

@@ -26,6 +26,7 @@ from python_on_whales import DockerClient, DockerException
 from python_on_whales.exceptions import NoSuchImage
 from python_on_whales.utils import run
 
+from cryoet_release.context import pid_alive
 from cryoet_release.errors import EngineError
 
 logger = logging.getLogger("cryoet_release.engine")
@@ -243,20 +244,10 @@ def remove_stale_auth(root: Path) -> list[Path]:
     removed = []
     for folder in root.glob("auth-*") if root.is_dir() else ():
         pid = folder.name.split("-")[1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _tail(error: DockerException, lines: int = 15) -> str:
