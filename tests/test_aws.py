@@ -72,3 +72,16 @@ def test_a_misspelt_region_is_refused_with_the_likely_one(aws: str) -> None:
     with pytest.raises(UsageError, match=r"'us-weest-2' is not an AWS region; did you mean us-west-2\?"):
         _ = Aws(region="us-weest-2").region
     assert Aws(region="ap-southeast-7").region == "ap-southeast-7"  # newer than some botocores: no close twin
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-12-01T19:00:00.000Z", "2026-12-01T19:00:00Z", "2026-12-01T19:00:00+02:00", "Tue, 01 Dec 2026 19:00:00 GMT",
+     1764615600.5, "1764615600", "2026-12-01T19:00:00"],
+)  # fmt: skip
+def test_timestamps_parse_as_botocore_parses_them(value: object) -> None:
+    import botocore.parsers
+
+    from cryoet_release.aws import parse_timestamp
+
+    assert parse_timestamp(value) == botocore.parsers.DEFAULT_TIMESTAMP_PARSER(value)

@@ -195,3 +195,30 @@ def test_bad_trees_are_one_line(aws: str, args: tuple[str, str], says: str) -> N
     result = invoke("compare", "trees", *args)
     assert result.exit_code in {2, 3}, result.output
     assert says in result.stderr.splitlines()[0]
+
+
+def test_a_tree_that_cannot_be_listed_ends_the_comparison_at_once(aws: str) -> None:
+    """B's bucket does not exist while A's listings run ahead with full queues (a folder of more pages than are
+    read ahead): the error is said, and no listing thread is left waiting for a reader."""
+    import threading
+
+    from moto.s3.models import s3_backends
+
+    from tests.conftest import MOTO_ACCOUNT
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="cmp-big", CreateBucketConfiguration={"LocationConstraint": REGION})
+    backend = s3_backends[MOTO_ACCOUNT]["global"]  # seeded directly: 5,000 PUTs would take a minute
+    for folder in range(64):  # as many folders as the listing splits a tree into: each listed on its own
+        for key in range(5000 if folder == 0 else 2):
+            backend.put_object("cmp-big", f"p/f{folder:02}/k{key:05}", b"x")
+    outcome: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: outcome.append(invoke("compare", "trees", "s3://cmp-big/p", "s3://no-such-bucket-here/p")),
+        daemon=True,
+    )
+    thread.start()
+    thread.join(60)
+    assert outcome, "compare trees still running 60 s after B could not be listed"
+    assert outcome[0].exit_code == 3
+    assert "'no-such-bucket-here' does not exist" in outcome[0].stderr

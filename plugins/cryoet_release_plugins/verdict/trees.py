@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from itertools import zip_longest
@@ -57,11 +58,12 @@ class Tree:
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 
-    def objects(self, pool: Executor, *, workers: int) -> Iterator[S3Object]:
+    def objects(self, pool: Executor, *, workers: int) -> Generator[S3Object]:
         """Every object of the tree, keys relative to its prefix, in key order."""
-        for group in _ordered(_split(self, pool), pool, self, workers):
-            for item in group:
-                yield S3Object(item.key[len(self.prefix) :], item.size, item.etag)
+        with closing(_ordered(_split(self, pool), pool, self, workers)) as groups:  # stops its listings when closed
+            for group in groups:
+                for item in group:
+                    yield S3Object(item.key[len(self.prefix) :], item.size, item.etag)
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def _level(tree: Tree, folder: str) -> tuple[list[str], list[S3Object]]:
     return cloud.list_objects_level(tree.aws, tree.bucket, folder, unsigned=tree.unsigned)
 
 
-def _ordered(groups: Sequence[_Group], pool: Executor, tree: Tree, workers: int) -> Iterator[Sequence[S3Object]]:
+def _ordered(groups: Sequence[_Group], pool: Executor, tree: Tree, workers: int) -> Generator[Sequence[S3Object]]:
     """The groups' objects in order; the folders' listings run up to `workers` folders ahead of the reader."""
     started: dict[int, queue.Queue[Any]] = {}
     stop = threading.Event()
@@ -126,19 +128,26 @@ def _ordered(groups: Sequence[_Group], pool: Executor, tree: Tree, workers: int)
 
 
 def _list_into(tree: Tree, folder: str, pages: queue.Queue[Any], stop: threading.Event) -> None:
+    """A folder's pages, then None (or the error), each as the reader has room, until the reader stops."""
     try:
         for page in cloud.list_objects(tree.aws, tree.bucket, folder, unsigned=tree.unsigned):
-            while not stop.is_set():
-                try:
-                    pages.put(page, timeout=0.5)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
+            if not _offer(pages, page, stop):
                 return
-        pages.put(None)
+        _offer(pages, None, stop)
     except BaseException as error:  # noqa: BLE001 - the reader raises it, in its own thread
-        pages.put(error)
+        _offer(pages, error, stop)
+
+
+def _offer(pages: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put `item` once there is room; False when the reader stopped first (it will never read it)."""
+    while not stop.is_set():
+        try:
+            pages.put(item, timeout=0.5)
+        except queue.Full:
+            continue
+        else:
+            return True
+    return False
 
 
 # --- pairing ---------------------------------------------------------------------------------------------------
@@ -218,6 +227,11 @@ def walk(a: Tree, b: Tree, *, workers: int, skip: Callable[[str], bool] = lambda
     ):
         raise UsageError(f"{a.url} and {b.url} overlap: one is inside the other")
     with ThreadPoolExecutor(max_workers=2 * workers + 2, thread_name_prefix="listing") as pool:
-        for pair in paired(a.objects(pool, workers=workers), b.objects(pool, workers=workers)):
-            if not skip(pair.key):
-                yield pair
+        streams = a.objects(pool, workers=workers), b.objects(pool, workers=workers)
+        try:
+            for pair in paired(*streams):
+                if not skip(pair.key):
+                    yield pair
+        finally:  # one tree failed, or the reader stopped: the other's listings stop before the pool waits for them
+            for stream in streams:
+                stream.close()
