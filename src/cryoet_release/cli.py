@@ -85,6 +85,23 @@ class ReleaseGroup(TyperGroup):
     def list_commands(self, ctx: Any) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.plugins})
 
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The list of commands needs their summaries only: a plugin not built yet is listed from its app's help,
+        without building (and importing) its subcommands."""
+        from typer.core import TyperCommand
+
+        built = self.commands
+        summaries = {
+            name: TyperCommand(name=name, help=app.info.help if isinstance(app.info.help, str) else None)
+            for name, app in self.plugins.items()
+            if name not in built
+        }
+        self.commands = {**summaries, **built}
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self.commands = built
+
     def get_command(self, ctx: Any, name: str) -> Any:
         if name not in self.commands and name in self.plugins:
             # Mounted exactly as add_typer mounts it (always a group, no completion options of its own).

@@ -3,9 +3,7 @@ well under the time of `import boto3` (benchmarks/startup.py). Each is a typer a
 
 from __future__ import annotations
 
-import json
 import os
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,9 @@ YAML = (".yaml", ".yml")
 
 def regions(ctx: Any, incomplete: str) -> list[str]:
     """The AWS regions botocore knows, read from its endpoints file (botocore itself is not imported)."""
+    import json
+    from importlib.util import find_spec
+
     spec = find_spec("botocore")
     if spec is None or spec.origin is None:
         return []

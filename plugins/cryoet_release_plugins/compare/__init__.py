@@ -6,15 +6,50 @@
 - `compare show ID`: the comparison of an earlier `compare queue --no-wait`, once its jobs have run.
 """
 
-from typing import Annotated
+import inspect
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from cryoet_release.context import GlobalOptions
-from cryoet_release_plugins.compare.options import CompareQueueCommand, CompareQueueOptions
 from cryoet_release_plugins.options import DEFAULT_PARALLELISM, ReadParallelism
 
-app = typer.Typer(help="Compare what two images produced: the verdict on a change.", no_args_is_help=True)
+QUEUE = "queue"
+
+
+class CompareGroup(TyperGroup):
+    """`compare queue` takes every option of the `queue` kind: it is built when used, so that the other commands'
+    --help (and the list of subcommands, from its docstring) import no kind."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """trees, queue, show: from the simplest to the one that follows queue."""
+        names = [name for name in super().list_commands(ctx) if name != QUEUE]
+        return [*names[:1], QUEUE, *names[1:]]
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name == QUEUE and name not in self.commands:
+            from cryoet_release_plugins.batch.common import typer_command
+            from cryoet_release_plugins.compare.options import CompareQueueCommand, CompareQueueOptions
+
+            self.add_command(typer_command(CompareQueueOptions, name=QUEUE, cls=CompareQueueCommand), QUEUE)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        built = self.commands
+        if QUEUE not in built:
+            from cryoet_release_plugins.compare.options import CompareQueueOptions
+
+            self.commands = {**built, QUEUE: TyperCommand(name=QUEUE, help=inspect.getdoc(CompareQueueOptions))}
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self.commands = built
+
+
+app = typer.Typer(
+    cls=CompareGroup, help="Compare what two images produced: the verdict on a change.", no_args_is_help=True
+)
 
 Exclude = Annotated[
     list[str] | None,
@@ -45,9 +80,6 @@ def trees(
         ctx.ensure_object(GlobalOptions), a, b, exclude=exclude or [], profile_b=profile_b, anonymous=anonymous,
         parallelism=parallelism,
     )  # fmt: skip
-
-
-app.command("queue", cls=CompareQueueCommand)(CompareQueueOptions)
 
 
 @app.command("show")
