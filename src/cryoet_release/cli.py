@@ -88,19 +88,8 @@ class ReleaseGroup(TyperGroup):
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """The list of commands needs their summaries only: a plugin not built yet is listed from its app's help,
         without building (and importing) its subcommands."""
-        from typer.core import TyperCommand
-
-        built = self.commands
-        summaries = {
-            name: TyperCommand(name=name, help=app.info.help if isinstance(app.info.help, str) else None)
-            for name, app in self.plugins.items()
-            if name not in built
-        }
-        self.commands = {**summaries, **built}
-        try:
-            super().format_commands(ctx, formatter)
-        finally:
-            self.commands = built
+        helps = {name: app.info.help if isinstance(app.info.help, str) else None for name, app in self.plugins.items()}
+        format_commands_lazily(self, ctx, formatter, helps)
 
     def get_command(self, ctx: Any, name: str) -> Any:
         if name not in self.commands and name in self.plugins:
@@ -162,6 +151,19 @@ class ReleaseGroup(TyperGroup):
 
             Console(stderr=True).print_exception(show_locals=False)
             _report(ctx, f"unexpected error: {type(error).__name__}: {error}", ExitCode.FAILED)
+
+
+def format_commands_lazily(group: Any, ctx: Any, formatter: Any, helps: Mapping[str, str | None]) -> None:
+    """A group's list of subcommands, those not built yet shown from their help text alone (`helps`), so that
+    listing them imports and builds none (a group that builds its subcommands when used calls it)."""
+    from typer.core import TyperCommand
+
+    built = group.commands
+    group.commands = {**{name: TyperCommand(name=name, help=text) for name, text in helps.items()}, **built}
+    try:
+        TyperGroup.format_commands(group, ctx, formatter)
+    finally:
+        group.commands = built
 
 
 def _suggesting(error: Any) -> str:

@@ -10,7 +10,7 @@ import inspect
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperGroup
 
 from cryoet_release.context import GlobalOptions
 from cryoet_release_plugins.options import DEFAULT_PARALLELISM, ReadParallelism
@@ -36,15 +36,10 @@ class CompareGroup(TyperGroup):
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
-        built = self.commands
-        if QUEUE not in built:
-            from cryoet_release_plugins.compare.options import CompareQueueOptions
+        from cryoet_release.cli import format_commands_lazily
+        from cryoet_release_plugins.compare.options import CompareQueueOptions
 
-            self.commands = {**built, QUEUE: TyperCommand(name=QUEUE, help=inspect.getdoc(CompareQueueOptions))}
-        try:
-            super().format_commands(ctx, formatter)
-        finally:
-            self.commands = built
+        format_commands_lazily(self, ctx, formatter, {QUEUE: inspect.getdoc(CompareQueueOptions)})
 
 
 app = typer.Typer(

@@ -9,7 +9,7 @@ import inspect
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperGroup
 
 from cryoet_release.context import GlobalOptions
 from cryoet_release_plugins.options import DEFAULT_PARALLELISM, LedgerDir, Parallelism, batch_ids
@@ -55,17 +55,11 @@ class KindsGroup(TyperGroup):
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """The list of subcommands needs their summaries only: the kinds not built yet are listed from their
         docstrings, without building their options."""
-        built = self.commands
-        summaries = {
-            name: TyperCommand(name=name, help=inspect.getdoc(kind))
-            for name, kind in self.kinds().items()
-            if name not in built
-        }
-        self.commands = {**summaries, **built}
-        try:
-            super().format_commands(ctx, formatter)
-        finally:
-            self.commands = built
+        from cryoet_release.cli import format_commands_lazily
+
+        format_commands_lazily(
+            self, ctx, formatter, {name: inspect.getdoc(kind) for name, kind in self.kinds().items()}
+        )
 
 
 app = typer.Typer(
