@@ -8,8 +8,17 @@ import boto3
 import pytest
 
 from tests.components import Registry, podman_environment, start_dockerd, start_registry, stop
+from tests.conftest import moto_api
 
 REMOTE = "https://ci-bot:s3cr3t-token@github.com/chanzuckerberg/cryoet-data-portal-backend.git"
+
+
+@pytest.fixture
+def executing(aws: str) -> Iterator[None]:
+    """moto drives executions to a final state (DESIGN.md); switched back off afterwards."""
+    moto_api(aws, "config", {"stepfunctions": {"execute_state_machine": True}})
+    yield
+    moto_api(aws, "config", {"stepfunctions": {"execute_state_machine": False}})
 
 
 @pytest.fixture(scope="session")

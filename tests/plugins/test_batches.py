@@ -14,14 +14,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cryoet_release import batches
-from tests.conftest import invoke, moto_api
+from tests.conftest import invoke
 from tests.faults import dropped, heal, inject, lost, throttled, when
 from tests.portal import client, seed, started_inputs, state_machine_arn
 from tests.terminal import on_terminal
@@ -54,14 +54,6 @@ def portal(aws: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureReq
         s3.put_object(Bucket="cryoet-data-portal-staging", Key=f"{dataset}/dataset_metadata.json", Body=b"{}")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     return aws
-
-
-@pytest.fixture
-def executing(aws: str) -> Iterator[None]:
-    """moto drives executions to a final state (DESIGN.md); switched back off afterwards."""
-    moto_api(aws, "config", {"stepfunctions": {"execute_state_machine": True}})
-    yield
-    moto_api(aws, "config", {"stepfunctions": {"execute_state_machine": False}})
 
 
 def ledger_dir(tmp_path: Path) -> Path:

@@ -10,16 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import invoke, moto_api
+from tests.conftest import invoke
 from tests.faults import count_object_reads
 from tests.portal import client, seed, state_machine_arn
-
-
-@pytest.fixture
-def executing(aws: str) -> Any:
-    moto_api(aws, "config", {"stepfunctions": {"execute_state_machine": True}})
-    yield
-    moto_api(aws, "config", {"stepfunctions": {"execute_state_machine": False}})
 
 
 def allure(bucket: str, folder: str, *, started: datetime, tests: dict[str, str]) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from cryoet_release import batches, quotas
 from cryoet_release.executions import FinalStates
-from tests.conftest import invoke, moto_api
+from tests.conftest import invoke
 from tests.faults import count_calls, inject, throttled
 from tests.portal import client, seed, state_machine_arn
 
@@ -29,13 +29,6 @@ SFN = ("DescribeExecution", "ListExecutions", "StartExecution")
 
 def ledger_dir(tmp_path: Path) -> Path:
     return tmp_path / "state" / "cryoet-release" / "batches"
-
-
-@pytest.fixture
-def executing(aws: str) -> Any:
-    moto_api(aws, "config", {"stepfunctions": {"execute_state_machine": True}})
-    yield
-    moto_api(aws, "config", {"stepfunctions": {"execute_state_machine": False}})
 
 
 def datasets(count: int, first: int = 50000) -> list[str]:

@@ -10,12 +10,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import invoke, moto_api
+from tests.conftest import invoke
 from tests.portal import client, seed, state_machine_arn
 from tests.terminal import on_terminal
 
@@ -28,13 +27,6 @@ def failing_machine() -> None:
     client("stepfunctions").update_state_machine(
         stateMachineArn=state_machine_arn("staging"), definition=json.dumps(definition)
     )
-
-
-@pytest.fixture
-def executing(aws: str) -> Iterator[None]:
-    moto_api(aws, "config", {"stepfunctions": {"execute_state_machine": True}})
-    yield
-    moto_api(aws, "config", {"stepfunctions": {"execute_state_machine": False}})
 
 
 def arn(name: str) -> str:
