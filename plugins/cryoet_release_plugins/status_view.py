@@ -164,11 +164,7 @@ def _document(
         attempts.setdefault(entry.job, []).append(entry.name)
     history = {names[-1]: names for names in attempts.values()}
     return {
-        "batch": ledger.batch,
-        "kind": ledger.header.kind,
-        "environment": ledger.header.environment,
-        "state_machine": ledger.header.state_machine,
-        "images": dict(ledger.header.images),
+        **ledger.summary(),
         "counts": counts(states),
         "closed": not _running(states),
         "executions": [

@@ -125,6 +125,16 @@ class Ledger:
     def batch(self) -> str:
         return self.header.batch
 
+    def summary(self) -> dict[str, Any]:
+        """What a batch is, as the JSON of `enqueue` and `status` both begin."""
+        return {
+            "batch": self.batch,
+            "kind": self.header.kind,
+            "environment": self.header.environment,
+            "state_machine": self.header.state_machine,
+            "images": dict(self.header.images),
+        }
+
     def pending(self) -> list[Entry]:
         """Attempts not confirmed started, in plan order."""
         return [entry for entry in self.entries.values() if entry.status != "started"]

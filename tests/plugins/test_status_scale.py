@@ -21,7 +21,7 @@ import pytest
 from cryoet_release import batches, quotas
 from cryoet_release.executions import FinalStates
 from tests.conftest import invoke
-from tests.faults import count_calls, inject, throttled
+from tests.faults import Fault, count_calls, inject, throttled
 from tests.portal import client, seed, state_machine_arn
 
 SFN = ("DescribeExecution", "ListExecutions", "StartExecution")
@@ -145,20 +145,27 @@ def test_few_unknown_jobs_are_described(aws: str, tmp_path: Path, monkeypatch: p
     assert "describe each: 2 job(s) not known final" in " ".join(result.stderr.split())
 
 
+def enqueue_three_the_first_refused(monkeypatch: pytest.MonkeyPatch, batch: str, fault: Fault) -> None:
+    """A batch of three validate jobs whose first StartExecution meets `fault` (exit 1); the fault is then healed."""
+    from tests.faults import heal, when
+
+    seed()
+    ids = datasets(3)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    inject(monkeypatch, "StartExecution", when(lambda body: body["name"].endswith(ids[0]), fault))
+    assert invoke("enqueue", "validate", *ids, "--batch", batch).exit_code == 1
+    heal(monkeypatch)
+
+
 def test_a_job_never_started_is_asked_about_once_until_the_ledger_changes(
     aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Jobs StartExecution refused: a watch describes them once, not on every refresh, and again once resumed."""
     from cryoet_release.context import GlobalOptions
     from cryoet_release.executions import Tracker
-    from tests.faults import denied, heal, when
+    from tests.faults import denied
 
-    seed()
-    ids = datasets(3)
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    inject(monkeypatch, "StartExecution", when(lambda body: body["name"].endswith(ids[0]), denied))
-    assert invoke("enqueue", "validate", *ids, "--batch", "holes").exit_code == 1
-    heal(monkeypatch)
+    enqueue_three_the_first_refused(monkeypatch, "holes", denied)
     tracker = Tracker(GlobalOptions().aws(), batches.load(ledger_dir(tmp_path), "holes"), parallelism=2)
     calls = count_calls(monkeypatch)
     assert Counter(s.state for s in tracker.states()) == {"RUNNING": 2, "NOT_STARTED": 1}
@@ -274,14 +281,9 @@ def test_resume_takes_what_status_read_for_started(
     executing: None, aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A job whose answer was lost, then read by status: resume records it started without asking Step Functions."""
-    from tests.faults import heal, lost, when
+    from tests.faults import lost
 
-    seed()
-    ids = datasets(3)
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    inject(monkeypatch, "StartExecution", when(lambda body: body["name"].endswith(ids[0]), lost))
-    assert invoke("enqueue", "validate", *ids, "--batch", "lossy").exit_code == 1
-    heal(monkeypatch)
+    enqueue_three_the_first_refused(monkeypatch, "lossy", lost)
     wait_until_closed(3)
     assert json.loads(invoke("--json", "status", "lossy").stdout)["counts"]["SUCCEEDED"] == 3
     calls = count_calls(monkeypatch)

@@ -295,15 +295,7 @@ def _session(opts: GlobalOptions, ledger: batches.Ledger, parallelism: int) -> c
 
 
 def _batch_summary(ledger: batches.Ledger) -> dict[str, Any]:
-    return {
-        "batch": ledger.batch,
-        "kind": ledger.header.kind,
-        "environment": ledger.header.environment,
-        "state_machine": ledger.header.state_machine,
-        "images": dict(ledger.header.images),
-        "ledger": str(ledger.path),
-        "jobs": len(ledger.entries),
-    }
+    return {**ledger.summary(), "ledger": str(ledger.path), "jobs": len(ledger.entries)}
 
 
 def _submit(
