@@ -1,10 +1,9 @@
 """The options every enqueue kind takes, declared once (`Common`), and the one mechanism that makes a command of a
 kind: its own options (the kind's fields), the options data declares for it (`Kind.extra_options`), then these.
 
-Light on purpose: `--help` and shell completion import it.
+Light on purpose: `--help` and shell completion import it. No `from __future__ import annotations`: typer reads the
+options' annotations, and objects cost it less than strings to evaluate at every `--help`.
 """
-
-from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
@@ -77,7 +76,7 @@ class Common:
     ] = None
     ledger_dir: LedgerDir = None
 
-    def resolve(self, kind: type[Kind], config: ReleaseConfig) -> CommonOptions:
+    def resolve(self, kind: type[Kind], config: "ReleaseConfig") -> "CommonOptions":
         """The values a batch of `kind` runs with: defaults filled in (the kind's, the config's), every value
         validated. Raises UsageError naming the option."""
         from pydantic import ValidationError

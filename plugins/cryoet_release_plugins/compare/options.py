@@ -1,8 +1,6 @@
 """`compare queue`'s options: its own (declared once, as a dataclass), then every option of the `queue` kind but
 OUTPUT_PATH (the scratch tree is the output), taken from the kind itself. Light: `--help` imports it."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from typing import Annotated, Any
 

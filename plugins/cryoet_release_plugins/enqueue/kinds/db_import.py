@@ -1,7 +1,5 @@
 """`enqueue db-import`: import datasets into the portal's database, one job per dataset."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, ClassVar

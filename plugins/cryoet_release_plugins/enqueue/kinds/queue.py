@@ -1,7 +1,5 @@
 """`enqueue queue`: standardize the runs a portal dataset config finds, one job per run (shared/queue/SPEC.md)."""
 
-from __future__ import annotations
-
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass

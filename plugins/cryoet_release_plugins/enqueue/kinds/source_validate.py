@@ -1,7 +1,5 @@
 """`enqueue source-validate`: validate the source data a dataset config describes, one job, on staging."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath

@@ -1,7 +1,5 @@
 """`enqueue sync`: copy datasets and depositions between buckets, one `aws s3 sync` job per dataset and deposition."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, ClassVar

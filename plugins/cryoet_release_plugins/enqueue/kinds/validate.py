@@ -1,7 +1,5 @@
 """`enqueue validate`: validate standardized datasets, one job per dataset id, always on the staging state machine."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, ClassVar
