@@ -9,6 +9,7 @@ the sandbox reads it from an image's `/sandbox-outputs.json` when a registry is 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,11 @@ def test_a_job_that_failed_is_a_failure_and_never_a_difference(world: Path) -> N
     assert "head job " in result.stdout
     assert "TS_002 FAILED: SandboxFailure (not compared)" in result.stdout
     assert "TS_002/" not in result.stdout.split("(not compared)", 1)[1]  # its run is left out of the comparison
-    assert "verdict: differences (1 job failed)" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1] == "verdict: failures (1 job failed)"
+    compare_id = re.search(r"comparison (cmp-\S+):", result.stderr)
+    assert compare_id is not None, result.stderr
+    document = json.loads(invoke("--json", "compare", "show", compare_id.group(1)).stdout)
+    assert (document["identical"], document["verdict"]) == (False, "failed")
 
 
 def test_no_wait_then_show(world: Path) -> None:
@@ -169,3 +174,12 @@ def test_without_a_scratch_tree_it_says_where_to_set_one(world: Path) -> None:
         "error: compare queue needs a scratch tree for the two outputs",
         "Pass --scratch s3://bucket/prefix, or set compare.scratch in cryoet-release.toml",
     ]
+
+
+def test_a_head_tag_that_is_not_there_submits_neither_side(world: Path, tmp_path: Path) -> None:
+    result = compare_queue("--head", "nosuchtag")
+    assert result.exit_code == 3, result.output
+    assert "error: image tag not found" in result.stderr
+    assert "cryoet-staging:nosuchtag" in result.stderr
+    assert started_inputs() == {}  # the base was planned, not submitted
+    assert invoke("--json", "batches").stdout.count('"batch"') == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +49,34 @@ def enqueue(opts: GlobalOptions, request: Request, *, show: bool = True) -> Plan
 
     Raises OperationFailed if any submission failed (the ledger says which; resume retries them).
     """
-    common, output = request.common, opts.output
+    staged = stage(opts, request)
+    plan, common, output = staged.plan, request.common, opts.output
+    if not plan.jobs:
+        output.warn(f"nothing to enqueue: {request.kind.nothing_found(plan.planning)}")
+        if show:
+            output.result({**plan.summary(), "dry_run": common.dry_run, "executions": []}, lambda: None)
+    elif common.dry_run:
+        if show:
+            print_plan(output, plan, show_input=common.show_input)
+    else:
+        launch(opts, staged, show=show)
+    return plan
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A batch planned and checked, nothing written or submitted yet."""
+
+    plan: Plan
+    request: Request
+    directory: Path
+    aws: cloud.Aws
+
+
+def stage(opts: GlobalOptions, request: Request) -> Staged:
+    """Every check and the plan, before anything is written or submitted: a caller that queues several batches
+    stages them all first, so that a refusal of the last submits none."""
+    common = request.common
     prod = request.environment is Environment.PROD
     if prod and not (common.dry_run or common.yes or opts.process.interactive):
         raise UsageError("--environment prod asks for confirmation: run it on a terminal, or pass --yes")
@@ -66,22 +94,20 @@ def enqueue(opts: GlobalOptions, request: Request, *, show: bool = True) -> Plan
     aws = opts.aws(max_pool_connections=common.parallelism)
     loaded = opts.config()
     plan = plan_batch(
-        aws, loaded.config, request, output, batch=batch, cwd=opts.process.cwd, branch_tag=_branch_tag(loaded.root)
-    )
-    if not plan.jobs:
-        output.warn(f"nothing to enqueue: {request.kind.nothing_found(plan.planning)}")
-        if show:
-            output.result({**plan.summary(), "dry_run": common.dry_run, "executions": []}, lambda: None)
-        return plan
-    if common.dry_run:
-        if show:
-            print_plan(output, plan, show_input=common.show_input)
-        return plan
+        aws, loaded.config, request, opts.output, batch=batch, cwd=opts.process.cwd,
+        branch_tag=_branch_tag(loaded.root),
+    )  # fmt: skip
+    return Staged(plan, request, directory, aws)
+
+
+def launch(opts: GlobalOptions, staged: Staged, *, show: bool = True) -> None:
+    """Confirm (prod), write the batch's ledger, and submit its jobs."""
+    plan, common, output = staged.plan, staged.request.common, opts.output
     _announce(output, plan, defaulted=common.tag_defaulted)
-    if prod and not common.yes:
+    if staged.request.environment is Environment.PROD and not common.yes:
         _confirm(opts, plan)
     header = batches.Header(
-        batch=batch,
+        batch=plan.batch,
         kind=plan.kind,
         environment=plan.environment,
         region=plan.target.region,
@@ -92,11 +118,10 @@ def enqueue(opts: GlobalOptions, request: Request, *, show: bool = True) -> Plan
         parameters=common.model_dump(mode="json", exclude={"ledger_dir", "dry_run", "yes", "show_input"}),
         sandbox=opts.environ.get(SANDBOX_ENV) or None,
     )
-    with batches.locked(directory, batch):
-        ledger = batches.create(directory, header, ((job.name, job.key, job.document) for job in plan.jobs))
-        output.info(f"batch {batch}: ledger {ledger.path}")
-        _submit(aws, ledger, plan.jobs, common.parallelism, output, show=show)
-    return plan
+    with batches.locked(staged.directory, plan.batch):
+        ledger = batches.create(staged.directory, header, ((job.name, job.key, job.document) for job in plan.jobs))
+        output.info(f"batch {plan.batch}: ledger {ledger.path}")
+        _submit(staged.aws, ledger, plan.jobs, common.parallelism, output, show=show)
 
 
 def _branch_tag(root: Path) -> str | None:

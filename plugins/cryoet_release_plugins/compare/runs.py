@@ -147,7 +147,7 @@ def run_regression(
 ) -> None:
     from cryoet_release import git
     from cryoet_release_plugins.batch.common import Common
-    from cryoet_release_plugins.batch.flow import enqueue, plan_document, plan_table
+    from cryoet_release_plugins.batch.flow import launch, plan_document, plan_table, stage
     from cryoet_release_plugins.batch.plan import Request
 
     output = opts.output
@@ -163,7 +163,7 @@ def run_regression(
         "base": Side(None if base_tree else options.base, base_tree or f"{root}/base"),
         "head": Side(head_tag, f"{root}/head"),
     }
-    plans = {}
+    staged = {}  # both sides planned and their images checked before either is submitted
     for name, side in sides.items():
         if side.tag is None:
             continue
@@ -176,8 +176,9 @@ def run_regression(
             ledger_dir=options.ledger_dir,
         ).resolve(queue, loaded.config)  # fmt: skip
         output.info(f"{name}: {side.tag} into s3://{side.tree}/")
-        plans[name] = enqueue(opts, Request(kind, common, command_line), show=False)
-        side.batch = plans[name].batch
+        staged[name] = stage(opts, Request(kind, common, command_line))
+        side.batch = staged[name].plan.batch
+    plans = {name: one.plan for name, one in staged.items()}
     if not plans["head"].jobs:
         raise UsageError(f"nothing to compare: {record_name(values)} finds no run in {values['input_bucket']}")
     if options.dry_run:
@@ -198,7 +199,9 @@ def run_regression(
         f"s3://{root}/", sides["base"], sides["head"], [job.key for job in plans["head"].jobs],
         list(options.exclude or []), str(options.ledger_dir) if options.ledger_dir else None,
     )  # fmt: skip
-    record.save(records_folder(opts) / f"{compare_id}.json")
+    record.save(records_folder(opts) / f"{compare_id}.json")  # first: a batch that fails to submit is resumed
+    for one in staged.values():
+        launch(opts, one, show=False)
     output.info(f"comparison {compare_id}: `cryoet-release compare show {compare_id}` shows it again")
     if options.no_wait:
         output.result(
@@ -284,11 +287,14 @@ def _show(opts: GlobalOptions, record: Record, *, wait: bool, interval: float, p
     }
     broken_runs = {s.key for now in states.values() for s in now if s.state != "SUCCEEDED"}
     comparisons = _compare_runs(opts, record, broken_runs, parallelism)
-    identical = all(c.identical for _, c in comparisons) and not broken_runs
+    differ = [(dataset, c) for dataset, c in comparisons if not c.identical]
+    identical = not differ and not broken_runs
+    verdict = " and ".join(["failed"] * bool(broken_runs) + ["different"] * bool(differ)) or "identical"
     document = {
         "compare": record.id,
         "done": True,
         "identical": identical,
+        "verdict": verdict,
         "base": asdict(record.base),
         "head": asdict(record.head),
         "failures": failures,
@@ -306,10 +312,11 @@ def _show(opts: GlobalOptions, record: Record, *, wait: bool, interval: float, p
         runs = plural(len(record.runs), "run")
         if identical:
             output.plain(f"\nverdict: no difference. head {record.head.tag} produced what base produced, {runs}")
-        else:
+        else:  # a failed job is a failure, never a difference
+            said = " and ".join(["failures"] * bool(broken_runs) + ["differences"] * bool(differ))
             found = [f"{plural(sum(len(i) for i in failures.values()), 'job')} failed"] if broken_runs else []
-            found += [f"{dataset}: {verdict_line(c, SIDES)}" for dataset, c in comparisons if not c.identical]
-            output.plain(f"\nverdict: differences ({'; '.join(found)})")
+            found += [f"{dataset}: {verdict_line(c, SIDES)}" for dataset, c in differ]
+            output.plain(f"\nverdict: {said} ({'; '.join(found)})")
 
     output.result(document, show)
     if not identical:
