@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +26,17 @@ SCRATCH = "s3://cmp-scratch/runs"
 HEAD = {"tomogram_metadata": {"reconstruction_method": "SART"}, "array_offset": 1}
 
 
-def jobs(rules: Rules) -> Iterator[Runner]:
+def jobs(rules: Rules, write: Callable[[str, bytes], None] | None = None) -> Iterator[Runner]:
     from moto.stepfunctions.models import stepfunctions_backends
 
-    def write(path: str, data: bytes) -> None:
+    def to_s3(path: str, data: bytes) -> None:
         bucket, _, key = path.partition("/")
         client("s3").put_object(Bucket=bucket, Key=key, Body=data)
 
     def variation(image: str) -> Mapping[str, Any]:
         return HEAD if image.endswith(":head") else {}
 
-    runner = Runner(stepfunctions_backends[MOTO_ACCOUNT][REGION], rules, write, variation)
+    runner = Runner(stepfunctions_backends[MOTO_ACCOUNT][REGION], rules, write or to_s3, variation)
     runner.start()
     yield runner
     runner.stop()
@@ -183,3 +184,21 @@ def test_a_head_tag_that_is_not_there_submits_neither_side(world: Path, tmp_path
     assert "cryoet-staging:nosuchtag" in result.stderr
     assert started_inputs() == {}  # the base was planned, not submitted
     assert invoke("--json", "batches").stdout.count('"batch"') == 0
+
+
+def test_a_simulated_job_that_cannot_write_its_outputs_fails_and_never_stays_running(world: Path) -> None:
+    submitted = compare_queue("--no-wait", "--json")
+    assert submitted.exit_code == 0, submitted.output
+    head = json.loads(submitted.stdout)["head"]["batch"]
+
+    def refused(path: str, data: bytes) -> None:
+        raise OSError("the bucket said no")
+
+    deadline = time.monotonic() + 30
+    for _ in jobs(Rules(duration=0.1), write=refused):
+        while (states := json.loads(invoke("--json", "status", head).stdout)["counts"]).get("RUNNING"):
+            assert time.monotonic() < deadline, states
+            time.sleep(0.2)
+    assert {state: count for state, count in states.items() if count} == {"FAILED": 2}
+    failed = json.loads(invoke("--json", "status", head).stdout)["executions"][0]
+    assert failed["error"] == "SandboxOutputs"

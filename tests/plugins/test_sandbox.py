@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from tests.components import Registry, require
 from tests.conftest import invoke
@@ -206,18 +207,24 @@ def child_processes(pid: int) -> list[int]:
     return children
 
 
-def test_a_port_in_use_is_exit_2_at_once() -> None:
+@pytest.mark.parametrize("background", [False, True], ids=["foreground", "background"])
+def test_a_port_in_use_is_exit_2_at_once(background: bool, tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         run = subprocess.run(
-            [sys.executable, "-m", "cryoet_release", "sandbox", "serve", "--port", str(port)],
-            env=path_with_this_python(), capture_output=True, text=True, timeout=60, check=False,
+            [sys.executable, "-m", "cryoet_release", "sandbox", "serve", "--port", str(port),
+             *(["--background"] if background else [])],
+            env={**path_with_this_python(), "XDG_STATE_HOME": str(tmp_path / "state")},
+            capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
     assert run.returncode == 2
-    assert run.stderr.splitlines()[0] == f"error: port {port} on 127.0.0.1 is in use"
-    assert "--port" in run.stderr
+    said = f"port {port} on 127.0.0.1 is in use"
+    assert run.stderr.splitlines()[0] == (
+        f"error: the sandbox did not start: {said}" if background else f"error: {said}"
+    )
+    assert "--port" in run.stderr.splitlines()[1]
 
 
 def test_a_rehearsal_from_build_to_the_status_of_your_own_tag(
@@ -339,6 +346,26 @@ def test_stop_without_a_sandbox_and_a_bad_rule(tmp_path: Path) -> None:
     stopped = tool("sandbox", "stop")
     assert (stopped.returncode, stopped.stderr) == (0, "no sandbox serves in the background\n")
     assert stopped.stdout.startswith("unset AWS_ENDPOINT_URL ")
-    bad = tool("sandbox", "serve", "--slow", "10001=soon")
-    assert bad.returncode == 2
-    assert bad.stderr.splitlines()[0] == "error: slow: '10001=soon' is not GLOB=SECONDS (for example '10001=60')"
+    for rule in ("10001=soon", "10002"):
+        bad = tool("sandbox", "serve", "--slow", rule)
+        assert bad.returncode == 2
+        assert bad.stderr.splitlines()[0] == f"error: slow: {rule!r} is not GLOB=SECONDS (for example '10001=60')"
+
+
+def test_stop_never_signals_a_process_that_took_a_dead_sandboxs_pid(tmp_path: Path) -> None:
+    """After a kill -9 or a reboot, serve.json may name a pid another process has taken since."""
+    state_file = tmp_path / "state" / "cryoet-release" / "sandbox" / "serve.json"
+    state_file.parent.mkdir(parents=True)
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        state_file.write_text(json.dumps({"pid": bystander.pid, "endpoint": "http://127.0.0.1:9", "environment": {}}))
+        stopped = subprocess.run(
+            [sys.executable, "-m", "cryoet_release", "sandbox", "stop"], capture_output=True, text=True, timeout=60,
+            env={**path_with_this_python(), "XDG_STATE_HOME": str(tmp_path / "state")}, check=False,
+        )  # fmt: skip
+        assert (stopped.returncode, stopped.stderr) == (0, "no sandbox serves in the background\n")
+        assert bystander.poll() is None  # still running
+        assert not state_file.exists()  # the stale file is gone
+    finally:
+        bystander.kill()
+        bystander.wait()

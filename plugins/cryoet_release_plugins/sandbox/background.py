@@ -8,6 +8,7 @@ prints the exports and returns. `stop` sends the child SIGTERM and prints the `u
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -34,18 +35,32 @@ def places(opts: GlobalOptions) -> tuple[Path, Path]:
 
 
 def serving(state_file: Path) -> dict[str, Any] | None:
-    """What the background sandbox wrote, while its process lives; None (and no stale file) otherwise."""
+    """What the background sandbox wrote, while its process lives; None (and no stale file) otherwise. A pid that
+    another process has taken since (after a kill -9 or a reboot) is not the sandbox's: it is never signalled."""
     try:
         document = json.loads(state_file.read_text())
-        os.kill(int(document["pid"]), 0)
+        pid = int(document["pid"])
     except FileNotFoundError:
         return None
-    except (ValueError, KeyError, TypeError, ProcessLookupError):
+    except (ValueError, KeyError, TypeError):
+        state_file.unlink(missing_ok=True)
+        return None
+    if not (pid_alive(pid) and _serves(pid, state_file)):
         state_file.unlink(missing_ok=True)  # left by a sandbox that was killed
         return None
-    except PermissionError:
-        pass  # alive, another user's: still the one this state folder names
     return dict(document)
+
+
+def _serves(pid: int, state_file: Path) -> bool:
+    """Process `pid` is the `sandbox serve` that writes `state_file` (its command line says so)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except FileNotFoundError:  # no /proc (macOS): ps says the same, as one line
+        found = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False)
+        return f"--state-file {state_file}" in found.stdout
+    except OSError:
+        return False
+    return any(a == "--state-file" and b == str(state_file) for a, b in itertools.pairwise(argv))
 
 
 def start(opts: GlobalOptions, *, port: int, rules: Rules) -> None:
@@ -66,11 +81,14 @@ def start(opts: GlobalOptions, *, port: int, rules: Rules) -> None:
     argv = [sys.executable, "-m", "cryoet_release", "sandbox", "serve", "--port", str(port), *rules.as_arguments(),
             "--state-file", str(state_file)]  # fmt: skip
     with log_file.open("ab") as log, open(os.devnull, "rb") as nothing:
+        written = log.tell()
         child = subprocess.Popen(argv, stdin=nothing, stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + START_TIMEOUT
     while (found := serving(state_file)) is None:
-        if child.poll() is not None:
-            raise OperationFailed(f"the sandbox did not start: {_last_line(log_file)}", hint=f"Its log: {log_file}")
+        if child.poll() is not None:  # it said why, as `serve` in the foreground would have: say the same
+            error, hint = _why(log_file, written)
+            failure = UsageError if child.returncode == 2 else OperationFailed
+            raise failure(f"the sandbox did not start: {error}", hint=hint or f"Its log: {log_file}")
         if time.monotonic() > deadline:
             child.terminate()
             raise OperationFailed(
@@ -117,6 +135,13 @@ def _alive(pid: int) -> bool:
     return done == 0
 
 
-def _last_line(path: Path) -> str:
-    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
-    return lines[-1] if lines else "it wrote nothing"
+def _why(log_file: Path, offset: int) -> tuple[str, str | None]:
+    """What this start wrote to the log: its error line (else its last line), and the line after (the hint)."""
+    with log_file.open("rb") as log:
+        log.seek(offset)
+        lines = [line for line in log.read().decode(errors="replace").splitlines() if line.strip()]
+    errors = [n for n, line in enumerate(lines) if line.startswith("error: ")]
+    if not errors:
+        return (lines[-1] if lines else "it wrote nothing"), None
+    at = errors[-1]
+    return lines[at].removeprefix("error: "), (lines[at + 1] if at + 1 < len(lines) else None)

@@ -46,9 +46,9 @@ class Rules:
         """Raises UsageError for a `--slow` that is not GLOB=SECONDS."""
         slows = {}
         for rule in slow:
-            pattern, _, seconds = rule.rpartition("=")
+            pattern, equals, seconds = rule.rpartition("=")
             try:
-                slows[pattern or "*"] = float(seconds)
+                slows[pattern or "*"] = float(seconds if equals else "not given")
             except ValueError:
                 raise UsageError(f"slow: {rule!r} is not GLOB=SECONDS (for example '10001=60')") from None
             if not 0 <= slows[pattern or "*"] <= 86_400:
@@ -159,7 +159,12 @@ class Runner:
         def finish() -> None:
             status, error, cause = outcome
             if status == "SUCCEEDED":
-                written = self._outputs(run, failing=failing)
+                try:
+                    written = self._outputs(run, failing=failing)
+                except Exception as problem:  # noqa: BLE001 - the job fails, as a real one would; never stays RUNNING
+                    status, error, cause = "FAILED", "SandboxOutputs", f"its outputs could not be written: {problem}"
+                    written = 0
+            if status == "SUCCEEDED":
                 wrote = f", wrote {plural(written, 'object')}" if written else ""
                 log.info("sandbox: %s %s (%s)%s", name, status, what, wrote)
             else:
