@@ -299,14 +299,15 @@ def show_batches(opts: GlobalOptions, ledger_dir: Path | None) -> None:
     directory = folder(opts, ledger_dir)
     rows = []
     for ledger in readable_ledgers(output, directory):
-        tally = ledger.counts()
+        tally = ledger.counts(latest=True)  # jobs, not attempts: a retried job counts once
         rows.append(
             {
                 "batch": ledger.batch,
                 "created": ledger.header.created,
                 "kind": ledger.header.kind,
                 "environment": ledger.header.environment,
-                "jobs": len(ledger.entries),
+                "jobs": sum(tally.values()),
+                "attempts": len(ledger.entries),
                 "started": tally["started"],
                 "failed": tally["failed"],
                 "unknown": tally["planned"],

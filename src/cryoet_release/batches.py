@@ -162,9 +162,10 @@ class Ledger:
             self._append(record)
             self.entries[name] = entry
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, *, latest: bool = False) -> dict[str, int]:
+        """Attempts by submission status; `latest`: each job's latest attempt only (a job retried counts once)."""
         counts = dict.fromkeys(("planned", "started", "failed"), 0)
-        for entry in self.entries.values():
+        for entry in self.latest() if latest else self.entries.values():
             counts[entry.status] += 1
         return counts
 

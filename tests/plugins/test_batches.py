@@ -468,9 +468,21 @@ def test_retry_redoes_only_what_failed_and_status_shows_the_latest_attempt(
     assert (latest["name"], latest["attempt"], latest["state"]) == (new, 1, "FAILED")
     assert latest["attempts"] == [new.removesuffix("-r1"), new]
     assert sum(report["counts"].values()) == len(DATASETS)
+    (listed,) = json.loads(invoke("--json", "batches").stdout)["batches"]
+    assert (listed["jobs"], listed["attempts"], listed["started"]) == (len(DATASETS), len(DATASETS) + 1, len(DATASETS))
     again = json.loads(invoke("--json", "enqueue", "retry", "flaky", "--dry-run").stdout)["attempts"]
     assert [a["name"] for a in again] == [f"{new.removesuffix('-r1')}-r2"]
     assert len(executions_per_job()) == len(DATASETS) + 1  # dry runs submit nothing
+
+
+def test_retry_with_nothing_failed_says_so_and_is_one_document(executing: None, portal: str) -> None:
+    assert enqueue("--batch", "fine").exit_code == 0
+    assert wait_until_closed() == {"SUCCEEDED": len(DATASETS)}
+    said = invoke("enqueue", "retry", "fine")
+    assert (said.exit_code, said.stderr) == (0, "batch fine: no job's latest attempt failed; nothing to retry\n")
+    document = json.loads(invoke("--json", "enqueue", "retry", "fine").stdout)
+    assert (document["batch"], document["jobs"], document["submitted"]) == ("fine", len(DATASETS), 0)
+    assert len(executions_per_job()) == len(DATASETS)
 
 
 def test_an_execution_of_the_same_name_with_another_input_is_never_taken_for_this_batchs(

@@ -291,7 +291,10 @@ def retry(
         )
         return
     if not attempts:
-        output.info(f"batch {batch}: no job's latest attempt failed; nothing to retry")
+        output.result(
+            {**_batch_summary(ledger), "submitted": 0, "started": 0, "failed": 0, "executions": []},
+            lambda: output.info(f"batch {batch}: no job's latest attempt failed; nothing to retry"),
+        )
         return
     _ask_for_prod(
         opts, ledger, yes=yes, doing="retrying", jobs=f"{plural(len(attempts), 'new attempt')} of failed jobs"
@@ -320,7 +323,12 @@ def _session(opts: GlobalOptions, ledger: batches.Ledger, parallelism: int) -> c
 
 
 def _batch_summary(ledger: batches.Ledger) -> dict[str, Any]:
-    return {**ledger.summary(), "ledger": str(ledger.path), "jobs": len(ledger.entries)}
+    return {
+        **ledger.summary(),
+        "ledger": str(ledger.path),
+        "jobs": len(ledger.latest()),
+        "attempts": len(ledger.entries),
+    }
 
 
 def _submit(
