@@ -97,6 +97,8 @@ def test_explicit_path_and_env_variable(repo: Path, tmp_path: Path) -> None:
         ("[environments.dev]\nbucket = 'b'\nhttps_prefix = 'h'\n", "environments.dev.[key]: Input should be"),
         ("[environments.prod]\nbucket = 3\n", "environments.prod.bucket: Input should be a valid string"),
         ("not toml = = =\n", "not valid TOML"),
+        ("registry = 'http://127.0.0.1:5000'\n", "registry: 'http://127.0.0.1:5000' is not valid: a registry is host"),
+        ("[images.ingestor]\nplatform = 'linux'\n", "images.ingestor.platform: 'linux' is not valid: a platform is"),
     ],
 )
 def test_every_error_names_the_file_and_the_key(repo: Path, text: str, expected: str) -> None:
@@ -110,6 +112,11 @@ def test_every_error_names_the_file_and_the_key(repo: Path, text: str, expected:
 def test_bad_env_override_names_the_variable(repo: Path) -> None:
     with pytest.raises(ConfigError, match="environment variable CRYOET_RELEASE_ENGINE: engine: "):
         load_config(cwd=repo, environ={"CRYOET_RELEASE_ENGINE": "lxc"})
+    with pytest.raises(ConfigError, match="environment variable CRYOET_RELEASE_REGISTRY: registry: 'http://x:5000'"):
+        load_config(cwd=repo, environ={"CRYOET_RELEASE_REGISTRY": "http://x:5000"})
+    assert load_config(cwd=repo, environ={"CRYOET_RELEASE_REGISTRY": "127.0.0.1:5000"}).config.registry == (
+        "127.0.0.1:5000"
+    )
 
 
 def test_missing_explicit_file(repo: Path) -> None:

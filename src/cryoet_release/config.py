@@ -17,7 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cryoet_release.config_files import CONFIG_ENV, DEFAULTS, find_config_file, find_git_root
 from cryoet_release.errors import ConfigError
-from cryoet_release.models import AccountId, BucketName, Environment, ImageTag, RepositoryName, validation_problems
+from cryoet_release.models import (
+    AccountId,
+    BucketName,
+    Environment,
+    ImageTag,
+    Platform,
+    RegistryHost,
+    RepositoryName,
+    validation_problems,
+)
 
 # Environment variables that override one config key each.
 ENV_OVERRIDES = {
@@ -43,7 +52,7 @@ class ImageConfig(_Strict):
     dockerfile: str = "Dockerfile"
     """Relative to the context."""
     repository: RepositoryName
-    platform: str = "linux/amd64"
+    platform: Platform = "linux/amd64"
 
 
 class EnvironmentConfig(_Strict):
@@ -97,7 +106,7 @@ class ReleaseConfig(_Strict):
     protected_tags: list[ImageTag] = Field(default_factory=lambda: ["main"])
     registry_account: AccountId = PORTAL_REGISTRY_ACCOUNT
     """Account whose ECR registry holds the images: build and push push there, enqueue's jobs pull from there."""
-    registry: str | None = None
+    registry: RegistryHost | None = None
     """Registry host used instead of the ECR host for login and push (a private mirror)."""
     engine: str | None = None
     """A registered container engine (docker, podman, ...); None: docker if its daemon answers, else podman."""

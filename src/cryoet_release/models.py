@@ -28,6 +28,12 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _BRANCH_INVALID = re.compile(r"[^a-z0-9_.-]+")
 # S3's general-purpose bucket naming rules, 3-63 characters.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# OCI platforms as engines take them: os/arch[/variant].
+_PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
+# A registry as an image reference names it (the distribution spec's domain): host[:port], no scheme, no path.
+_REGISTRY = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]{1,5})?"
+)
 
 
 def _matching(pattern: re.Pattern[str], rule: str) -> AfterValidator:
@@ -64,6 +70,12 @@ BucketName = Annotated[
     str, _matching(_BUCKET, "an S3 bucket name is 3-63 of a-z 0-9 . - and starts and ends with a letter or digit")
 ]
 ImageDigest = Annotated[str, _matching(_DIGEST, "a digest is sha256: and 64 lowercase hex digits")]
+Platform = Annotated[
+    str, _matching(_PLATFORM, "a platform is os/arch[/variant], such as linux/amd64 or linux/arm64/v8")
+]
+RegistryHost = Annotated[
+    str, _matching(_REGISTRY, "a registry is host[:port], such as 127.0.0.1:5000, without http:// or a path")
+]
 
 
 def _check_bucket_path(value: str) -> str:

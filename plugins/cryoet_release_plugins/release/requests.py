@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 
 from cryoet_release.config import ImageConfig, LoadedConfig
 from cryoet_release.errors import UsageError
-from cryoet_release.models import AwsRegion, ImageTag
-
-_PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?")
+from cryoet_release.models import AwsRegion, ImageTag, Platform
 
 
 class ReleaseRequest(BaseModel):
@@ -36,17 +33,10 @@ class ReleaseRequest(BaseModel):
 
 
 class BuildRequest(ReleaseRequest):
-    platform: str | None = None
+    platform: Platform | None = None
     build_arg: dict[str, str] = {}
     sha_tag: bool = False
     push: bool = True
-
-    @field_validator("platform")
-    @classmethod
-    def _platform(cls, value: str | None) -> str | None:
-        if value is not None and not _PLATFORM.fullmatch(value):
-            raise ValueError(f"{value!r} is not a platform such as linux/amd64 or linux/arm64/v8")
-        return value
 
 
 def parse_build_args(pairs: Iterable[str]) -> dict[str, str]:
