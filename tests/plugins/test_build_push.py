@@ -169,7 +169,7 @@ def test_no_engine_on_path_is_exit_4(
         (["--tag", ".bad"], "tag: '.bad' is not valid"),
         (["--tag", "ok", "--region", "mars-1"], "region: 'mars-1' is not valid"),
         (["--tag", "ok", "--image", "nope"], "image: unknown image key(s) nope"),
-        (["--tag", "ok", "--platform", "amd64"], "platform: Value error"),
+        (["--tag", "ok", "--platform", "amd64"], "platform: 'amd64' is not valid: a platform is os/arch[/variant]"),
         (["--tag", "ok", "--build-arg", "NOEQUALS"], "build-arg: 'NOEQUALS' is not KEY=VALUE"),
     ],
 )
@@ -179,7 +179,7 @@ def test_bad_input_is_exit_2_and_nothing_built(
     before = registry.uploads()
     result = invoke("build", *args)
     assert result.exit_code == 2
-    assert message.replace("Value error", "'amd64' is not a platform") in result.stderr
+    assert message in result.stderr
     assert registry.uploads() == before
 
 
