@@ -180,6 +180,19 @@ def test_identical_trees_are_exit_0(aws: str) -> None:
     assert "identical: 18 objects, the same bytes" in result.stdout
 
 
+def test_a_prefix_that_holds_nothing_is_said_and_two_are_an_error(aws: str) -> None:
+    """Two mistyped prefixes are not 'identical': a regression check in CI must not pass on them."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="cmp-one", CreateBucketConfiguration={"LocationConstraint": REGION})
+    put_tree(s3, "cmp-one", "a/", "a")
+    neither = invoke("compare", "trees", "s3://cmp-one/typo", "s3://cmp-one/typo2")
+    assert neither.exit_code == 2, neither.output
+    assert neither.stderr == "error: nothing to compare: no object under s3://cmp-one/typo/ nor s3://cmp-one/typo2/\n"
+    one = invoke("compare", "trees", "s3://cmp-one/a", "s3://cmp-one/typo")
+    assert one.exit_code == 1, one.output
+    assert one.stderr.splitlines()[0] == "warning: no object under s3://cmp-one/typo/: is the prefix right?"
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [

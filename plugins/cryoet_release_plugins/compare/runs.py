@@ -59,6 +59,15 @@ def compare_trees(
     tree_a = Tree.parse(a, aws_a, name="A")
     tree_b = Tree.parse(b, aws_b, unsigned=anonymous, name="B")
     comparison = compare(tree_a, tree_b, workers=parallelism, skip=excluded(exclude))
+    counts = comparison.counts
+    held = {tree_a.url: counts["same"] + counts["changed"] + counts["only_a"]}
+    held[tree_b.url] = counts["same"] + counts["changed"] + counts["only_b"]
+    empty = [url for url, count in held.items() if count == 0]
+    said = " that --exclude leaves" if exclude else ""
+    if len(empty) == len(held):  # two mistyped prefixes would otherwise pass as identical
+        raise UsageError(f"nothing to compare: no object{said} under {' nor '.join(empty)}")
+    for url in empty:
+        output.warn(f"no object{said} under {url}: is the prefix right?")
     output.result(comparison.document(), lambda: render(output, comparison))
     if not comparison.identical:
         raise typer.Exit(1)
