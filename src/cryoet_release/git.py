@@ -39,20 +39,21 @@ def current_branch(root: Path) -> str | None:
     return branch or None
 
 
-def default_tag(root: Path, environ: Mapping[str, str]) -> str:
+def default_tag(root: Path, environ: Mapping[str, str], *, option: str = "--tag") -> str:
     """The current branch as an image tag; under GitHub Actions, whose checkouts are often a detached HEAD, the
     branch the workflow runs for (GITHUB_HEAD_REF on a pull request, else GITHUB_REF_NAME).
 
-    Raises UsageError when there is no branch (a detached HEAD outside CI, or no repository).
+    Raises UsageError when there is no branch (a detached HEAD outside CI, or no repository), saying to pass the
+    command's tag `option`.
     """
     ci_branch = environ.get("GITHUB_HEAD_REF") or environ.get("GITHUB_REF_NAME")
     branch = ci_branch if environ.get("GITHUB_ACTIONS") == "true" and ci_branch else current_branch(root)
     if branch is None:
-        raise UsageError(f"no current git branch in {root} (detached HEAD or not a repository): pass --tag")
+        raise UsageError(f"no current git branch in {root} (detached HEAD or not a repository): pass {option}")
     try:
         return branch_to_tag(branch)
     except ValueError as error:
-        raise UsageError(str(error)) from None
+        raise UsageError(f"{error}; pass {option}") from None
 
 
 def revision(root: Path) -> Revision | None:

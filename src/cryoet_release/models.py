@@ -158,7 +158,7 @@ def branch_to_tag(branch: str) -> str:
     """
     tag = _BRANCH_INVALID.sub("-", branch.strip().lower()).lstrip(".-")[:128]
     if not tag:
-        raise ValueError(f"branch {branch!r} leaves no valid tag; pass --tag")
+        raise ValueError(f"branch {branch!r} leaves no valid tag")
     return tag
 
 

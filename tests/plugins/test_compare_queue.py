@@ -202,3 +202,11 @@ def test_a_simulated_job_that_cannot_write_its_outputs_fails_and_never_stays_run
     assert {state: count for state, count in states.items() if count} == {"FAILED": 2}
     failed = json.loads(invoke("--json", "status", head).stdout)["executions"][0]
     assert failed["error"] == "SandboxOutputs"
+
+
+def test_without_a_branch_it_says_to_pass_head(world: Path) -> None:
+    """The working folder is not a git repository: the head's tag cannot be the branch's."""
+    result = invoke("compare", "queue", "sandbox.yaml", "cryoetportal-rawdatasets-dev", "--scratch", SCRATCH)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[0].endswith("(detached HEAD or not a repository): pass --head")
+    assert started_inputs() == {}

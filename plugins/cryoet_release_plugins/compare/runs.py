@@ -164,7 +164,7 @@ def run_regression(
         raise UsageError("compare queue runs on staging only: a comparison never runs on prod")
     bucket, prefix = _scratch(opts, options.scratch)
     loaded = opts.config()
-    head_tag = options.head or git.default_tag(loaded.root, opts.environ)
+    head_tag = options.head or git.default_tag(loaded.root, opts.environ, option="--head")
     compare_id = f"cmp-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
     root = f"{bucket}/{prefix}/{compare_id}" if prefix else f"{bucket}/{compare_id}"
     base_tree = options.base_tree.removeprefix("s3://").rstrip("/") if options.base_tree else None
