@@ -50,15 +50,15 @@ def show_status(opts: GlobalOptions, request: StatusRequest) -> None:
     ledger = pick_ledger(opts, request.batch, latest=request.latest, ledger_dir=request.ledger_dir)
     aws = opts.aws(region=ledger.header.region, max_pool_connections=request.parallelism)
     tracker = Tracker(aws, ledger, parallelism=request.parallelism)
-    try:
+    try:  # a sandbox that stops before or during the watch is named as such
         states = tracker.states(refresh=request.refresh)
+        interrupted = False
+        if request.watch and _running(states):
+            states, interrupted = _watch(output, ledger, tracker, states, request.interval)
+            ledger = tracker.ledger  # as the watch last read it: a resume or retry meanwhile is in it
+        reports = _reports(opts, aws, ledger, states, request.parallelism)
     except AwsError as error:
         raise sandbox_gone(ledger, error) from None
-    interrupted = False
-    if request.watch and _running(states):
-        states, interrupted = _watch(output, ledger, tracker, states, request.interval)
-        ledger = tracker.ledger  # as the watch last read it: a resume or retry meanwhile is in it
-    reports = _reports(opts, aws, ledger, states, request.parallelism)
     output.result(
         _document(ledger, states, reports),
         lambda: output.stdout.print(

@@ -203,7 +203,7 @@ def translate_errors(profile: str | None = None) -> Iterator[None]:
     except bce.NoRegionError:
         raise RegionError("no AWS region: pass --region or set AWS_REGION") from None
     except bce.EndpointConnectionError as error:
-        raise Unreachable(f"cannot reach AWS at {error.kwargs.get('endpoint_url', '?')}") from error
+        raise Unreachable(f"cannot reach AWS at {_endpoint(error.kwargs.get('endpoint_url'))}") from error
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         message = error.response.get("Error", {}).get("Message", "")
@@ -219,6 +219,16 @@ def translate_errors(profile: str | None = None) -> Iterator[None]:
 
 
 ACCESS_DENIED = {"AccessDenied", "AccessDeniedException", "403", "Forbidden"}
+
+
+def _endpoint(url: str | None) -> str:
+    """The endpoint a request went to, without the request's own path and query (an S3 listing's URL names them)."""
+    if not url:
+        return "?"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/" if parts.netloc else url
 
 
 def _waiting_for(limiter: quotas.Limiter) -> Callable[..., None]:

@@ -235,3 +235,14 @@ def test_a_tree_that_cannot_be_listed_ends_the_comparison_at_once(aws: str) -> N
     assert outcome, "compare trees still running 60 s after B could not be listed"
     assert outcome[0].exit_code == 3
     assert "'no-such-bucket-here' does not exist" in outcome[0].stderr
+
+
+def test_an_endpoint_that_does_not_answer_is_named_without_the_request(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listing's URL (bucket, query) is not the endpoint's: a person compares the endpoint with what they set."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    result = invoke("compare", "trees", "s3://bucket-a/x", "s3://bucket-b/y")
+    assert result.exit_code == 3, result.output
+    assert result.stderr.splitlines()[0] == "error: cannot reach AWS at http://127.0.0.1:1/"

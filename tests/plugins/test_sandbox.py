@@ -298,9 +298,13 @@ def test_a_shell_rehearses_a_failure_in_the_background_sandbox(tmp_path: Path) -
             --include-dataset 10002 --batch rehearsal >/dev/null
         cryoet-release status rehearsal --watch --interval 1 | cat
         cryoet-release enqueue validate 10000 --batch cut >/dev/null
+        AWS_MAX_ATTEMPTS=1 cryoet-release status cut --watch --interval 1 >/dev/null 2>"{tmp_path}/watch.err" &
+        watcher=$!
         eval "$({serve})"
+        sleep 1
         eval "$(cryoet-release sandbox stop)"
         echo "after stop: ${{AWS_ENDPOINT_URL-unset}}"
+        wait $watcher || echo "watch exit: $?"
     """
     run = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
@@ -309,6 +313,12 @@ def test_a_shell_rehearses_a_failure_in_the_background_sandbox(tmp_path: Path) -
     assert "SUCCEEDED 1  FAILED 1  TIMED_OUT 1\n" in run.stdout
     assert "the sandbox was asked to fail 10001 (its first attempt)" in run.stdout
     assert "after stop: unset" in run.stdout
+    assert "watch exit: 3" in run.stdout  # the watch of a batch whose sandbox stopped meanwhile says so
+    watched = (tmp_path / "watch.err").read_text().splitlines()
+    assert [line for line in watched if line.startswith("error: ")] == [
+        f"error: cannot reach AWS at {endpoint.group(1)}/: batch cut was made in the sandbox at {endpoint.group(1)},"
+        " which is not running any more"
+    ], watched
     assert f"a sandbox already serves on {endpoint.group(1)}" in run.stderr  # the second eval: the same sandbox
     assert re.search(r"^\d\d:\d\d:\d\dZ batch rehearsal: RUNNING 3 \(3 jobs\)$", run.stderr, re.MULTILINE)
 

@@ -24,11 +24,11 @@ import typer
 from cryoet_release import batches
 from cryoet_release.console import Output, plural
 from cryoet_release.context import GlobalOptions
-from cryoet_release.errors import UsageError
+from cryoet_release.errors import AwsError, UsageError
 from cryoet_release.executions import FINAL, JobState, Tracker, counts
 from cryoet_release.kinds import Kind
 from cryoet_release.names import Environment
-from cryoet_release_plugins.batch.ledgers import folder, load_batch
+from cryoet_release_plugins.batch.ledgers import folder, load_batch, sandbox_gone
 from cryoet_release_plugins.compare.options import CompareQueueOptions
 from cryoet_release_plugins.compare.view import render, verdict_line
 from cryoet_release_plugins.verdict.differ import Comparison, compare
@@ -276,8 +276,18 @@ def _wait(output: Output, trackers: Mapping[str, Tracker], interval: float) -> d
 
 def _show(opts: GlobalOptions, record: Record, *, wait: bool, interval: float, parallelism: int) -> None:
     """Raises typer.Exit(1) when the outputs differ or a job failed."""
-    output = opts.output
     trackers = _trackers(opts, record, parallelism)
+    try:
+        _verdict(opts, record, trackers, wait=wait, interval=interval, parallelism=parallelism)
+    except AwsError as error:  # a comparison made in a sandbox that has stopped says so
+        raise sandbox_gone(trackers["head"].ledger, error) from None
+
+
+def _verdict(
+    opts: GlobalOptions, record: Record, trackers: Mapping[str, Tracker], *, wait: bool, interval: float,
+    parallelism: int,
+) -> None:  # fmt: skip
+    output = opts.output
     if wait:
         states = _wait(output, trackers, interval)
     else:
