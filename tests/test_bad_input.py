@@ -159,6 +159,10 @@ CASES = [
     pytest.param(
         ("batches",), {"XDG_STATE_HOME": "{tmp}/a-file"}, 2, "a-file", id="batches-xdg-under-file",
     ),
+    pytest.param(
+        ("batches", "--ledger-dir", "{tmp}/no-such-folder"),
+        {}, 2, "ledger-dir: no such folder", id="batches-ledger-dir-missing",
+    ),
     # --- ledger files ------------------------------------------------------------------------------------------
     pytest.param(("status", "not-object"), {}, 2, "not-object.jsonl:2", id="status-ledger-not-object"),
     pytest.param(("status", "not-utf8"), {}, 2, "not-utf8.jsonl:1", id="status-ledger-not-utf8"),

@@ -17,7 +17,7 @@ from typing import Any
 from cryoet_release import batches
 from cryoet_release.console import Output, fitted, plural
 from cryoet_release.context import GlobalOptions
-from cryoet_release.errors import AwsError, Interrupted, OperationFailed
+from cryoet_release.errors import AwsError, Interrupted, OperationFailed, UsageError
 from cryoet_release.executions import CLOSED_WITH_ERROR, JobState, Tracker, counts, failed
 from cryoet_release_plugins.batch.ledgers import folder, pick_ledger, readable_ledgers, sandbox_gone
 from cryoet_release_plugins.verdict.reports import TestReport
@@ -297,6 +297,8 @@ def show_batches(opts: GlobalOptions, ledger_dir: Path | None) -> None:
     output = opts.output
     opts.config()  # a --config that does not exist is an error here too
     directory = folder(opts, ledger_dir)
+    if ledger_dir is not None and not directory.exists():  # a folder named on purpose: a typo is not "no batches"
+        raise UsageError(f"ledger-dir: no such folder {directory}")
     rows = []
     for ledger in readable_ledgers(output, directory):
         tally = ledger.counts(latest=True)  # jobs, not attempts: a retried job counts once
@@ -314,6 +316,11 @@ def show_batches(opts: GlobalOptions, ledger_dir: Path | None) -> None:
                 "ledger": str(ledger.path),
             }
         )
+    if not rows:
+        output.result(
+            {"ledger_dir": str(directory), "batches": rows}, lambda: output.info(f"no batches in {directory}")
+        )
+        return
     output.result(
         {"ledger_dir": str(directory), "batches": rows},
         lambda: output.table(

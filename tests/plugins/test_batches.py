@@ -252,6 +252,13 @@ def test_dry_run_writes_no_ledger_and_unknown_batches_are_exit_2(portal: str, tm
     assert f"no batch 'dry' in {ledger_dir(tmp_path)}" in result.stderr
 
 
+def test_no_batches_yet_is_one_line_not_an_empty_table(tmp_path: Path) -> None:
+    listed = invoke("batches")
+    assert (listed.exit_code, listed.stdout) == (0, "")
+    assert listed.stderr == f"no batches in {ledger_dir(tmp_path)}\n"
+    assert json.loads(invoke("--json", "batches").stdout)["batches"] == []
+
+
 def test_a_batch_name_is_used_once_and_batches_lists_newest_first(portal: str, tmp_path: Path) -> None:
     assert enqueue("--batch", "aaa-older", "--include-dataset", "30000").exit_code == 0
     time.sleep(1.1)

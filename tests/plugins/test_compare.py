@@ -246,3 +246,13 @@ def test_an_endpoint_that_does_not_answer_is_named_without_the_request(
     result = invoke("compare", "trees", "s3://bucket-a/x", "s3://bucket-b/y")
     assert result.exit_code == 3, result.output
     assert result.stderr.splitlines()[0] == "error: cannot reach AWS at http://127.0.0.1:1/"
+
+
+def test_a_document_that_differs_only_in_formatting_says_so(aws: str) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="cmp-fmt", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="cmp-fmt", Key="a/meta.json", Body=b'{"x": 1}')
+    s3.put_object(Bucket="cmp-fmt", Key="b/meta.json", Body=b'{"x":1}')
+    result = invoke("compare", "trees", "s3://cmp-fmt/a", "s3://cmp-fmt/b")
+    assert result.exit_code == 1, result.output  # the bytes differ
+    assert "  meta.json (json)\n    the same fields and values: only the formatting differs" in result.stdout

@@ -65,7 +65,7 @@ def change_lines(item: dict[str, Any], names: tuple[str, str] = ("a", "b")) -> l
             + (f"only in {names[1] if entry['absent'] == 'a' else names[0]}: " if "absent" in entry else "")
             + f"{_value(entry['a'])} -> {_value(entry['b'])}"
             for entry in what[:SHOWN_FIELDS]
-        ]
+        ] or ["the same fields and values: only the formatting differs"]
         return lines + ([f"and {len(what) - SHOWN_FIELDS} more fields"] if len(what) > SHOWN_FIELDS else [])
     if kind == "text":
         return list(what)
