@@ -45,6 +45,9 @@ def test_batch_ids_newest_first_from_the_ledger_folder(state: Path, tmp_path: Pa
     assert tab("cryoet-release enqueue resume ", tmp_path, **home) == ["newest", "middle", "oldest"]
     sandbox = {**home, "CRYOET_RELEASE_SANDBOX": "http://127.0.0.1:9"}
     assert tab("cryoet-release status ", tmp_path, **sandbox) == ["rehearsal"]
+    elsewhere = state / "cryoet-release" / "sandbox" / "batches"
+    assert tab(f"cryoet-release status --ledger-dir {elsewhere} ", tmp_path, **home) == ["rehearsal"]
+    assert tab(f"cryoet-release enqueue resume --ledger-dir {elsewhere} r", tmp_path, **home) == ["rehearsal"]
 
 
 def test_image_keys_regions_and_choices(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ def batch_ids(ctx: Any, incomplete: str) -> list[str]:
     """Shell completion: the batches in the ledger folder, newest first (read from the disk, never AWS)."""
     from cryoet_release.context import Process
 
-    folder = ledger_folder(Process().state_dir(), os.environ, ctx.params.get("ledger_dir"))
+    given = ctx.params.get("ledger_dir")  # as typed: click converts values only when the command runs
+    folder = ledger_folder(Process().state_dir(), os.environ, Path(given) if given else None)
     try:
         found = [(p.stat().st_mtime, p.name.removesuffix(".jsonl")) for p in folder.glob(f"{incomplete}*.jsonl")]
     except OSError:

@@ -19,7 +19,7 @@ from cryoet_release.console import Output, fitted, plural
 from cryoet_release.context import GlobalOptions
 from cryoet_release.errors import AwsError, Interrupted, OperationFailed, UsageError
 from cryoet_release.executions import CLOSED_WITH_ERROR, JobState, Tracker, counts, failed
-from cryoet_release_plugins.batch.ledgers import folder, pick_ledger, readable_ledgers, sandbox_gone
+from cryoet_release_plugins.batch.ledgers import batch_command, folder, pick_ledger, readable_ledgers, sandbox_gone
 from cryoet_release_plugins.verdict.reports import TestReport
 
 SHOWN_FAILURES = 20
@@ -69,7 +69,7 @@ def show_status(opts: GlobalOptions, request: StatusRequest) -> None:
         raise Interrupted(f"interrupted: {plural(sum(s.state == 'RUNNING' for s in states), 'job')} still running")
     broken = failed(states)
     failing = [name for name, report in reports.items() if report.failing]
-    retry = f"Retry them with: cryoet-release enqueue retry {ledger.batch}"
+    retry = f"Retry them with: {batch_command(opts, 'enqueue retry', ledger)}"
     if request.exit_status and (broken or failing):
         problems = [f"{len(broken)} of {plural(len(states), 'job')} failed"] if broken else []
         problems += [f"tests failed or broke in {plural(len(failing), 'job')}'s report"] if failing else []

@@ -482,6 +482,22 @@ def test_retry_redoes_only_what_failed_and_status_shows_the_latest_attempt(
     assert len(executions_per_job()) == len(DATASETS) + 1  # dry runs submit nothing
 
 
+def test_the_commands_a_batch_suggests_name_its_ledger_folder(
+    portal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Followed as printed, a hint goes on with this batch, not with one of the same name in the default folder."""
+    elsewhere = tmp_path / "my ledgers"
+    inject(monkeypatch, "StartExecution", when(lambda body: body["name"].endswith("30001"), dropped))
+    first = enqueue("--batch", "here", "--ledger-dir", str(elsewhere))
+    assert first.exit_code == 1
+    hint = f"cryoet-release enqueue resume here --ledger-dir '{elsewhere}'"
+    assert first.stderr.splitlines()[-1] == f"Retry exactly those with: {hint}"
+    again = enqueue("--batch", "here", "--ledger-dir", str(elsewhere))
+    assert (again.exit_code, again.stderr.splitlines()[-1]) == (2, hint)
+    heal(monkeypatch)
+    assert invoke("enqueue", "resume", "here", "--ledger-dir", str(elsewhere)).exit_code == 0
+
+
 def test_retry_with_nothing_failed_says_so_and_is_one_document(executing: None, portal: str) -> None:
     assert enqueue("--batch", "fine").exit_code == 0
     assert wait_until_closed() == {"SUCCEEDED": len(DATASETS)}
@@ -517,5 +533,6 @@ def test_an_execution_of_the_same_name_with_another_input_is_never_taken_for_thi
     status = json.loads(invoke("--json", "status", "same-name").stdout)
     assert status["counts"]["NOT_STARTED"] == 1  # not their RUNNING execution
     assert status["executions"][0]["execution_arn"] is None
+    assert mine.stderr.splitlines()[-1] == "Enqueue again with another --batch"  # resume would meet the same name
     assert invoke("enqueue", "resume", "same-name").exit_code == 1  # refused again, never adopted
     assert executions_per_job() == Counter({their_execution["name"]: 1})

@@ -21,8 +21,8 @@ from cryoet_release.errors import AwsError, Interrupted, OperationFailed, UsageE
 from cryoet_release.executions import collect
 from cryoet_release.kinds import Kind
 from cryoet_release.models import Environment
-from cryoet_release.submission import Outcome, Submission, recorder
-from cryoet_release_plugins.batch.ledgers import folder, load_batch, sandbox_gone
+from cryoet_release.submission import NAME_TAKEN, Outcome, Submission, recorder
+from cryoet_release_plugins.batch.ledgers import batch_command, folder, load_batch, sandbox_gone
 from cryoet_release_plugins.batch.plan import Plan, Request, plan_batch
 from cryoet_release_plugins.options import SANDBOX_ENV
 
@@ -89,7 +89,8 @@ def stage(opts: GlobalOptions, request: Request) -> Staged:
     batch = batches.check_batch_name(common.batch) if common.batch is not None else new_batch_id()
     if not common.dry_run and batches.ledger_path(directory, batch).exists():
         raise UsageError(
-            f"batch {batch!r} already exists in {directory}", hint=f"cryoet-release enqueue resume {batch}"
+            f"batch {batch!r} already exists in {directory}",
+            hint=batch_command(opts, "enqueue resume", batch, directory),
         )
     aws = opts.aws(max_pool_connections=common.parallelism)
     loaded = opts.config()
@@ -121,7 +122,7 @@ def launch(opts: GlobalOptions, staged: Staged, *, show: bool = True) -> None:
     with batches.locked(staged.directory, plan.batch):
         ledger = batches.create(staged.directory, header, ((job.name, job.key, job.document) for job in plan.jobs))
         output.info(f"batch {plan.batch}: ledger {ledger.path}")
-        _submit(staged.aws, ledger, plan.jobs, common.parallelism, output, show=show)
+        _submit(opts, staged.aws, ledger, plan.jobs, common.parallelism, show=show)
 
 
 def _branch_tag(root: Path) -> str | None:
@@ -203,7 +204,7 @@ def resume(
                 lambda: output.info(f"batch {batch}: every job is confirmed started; nothing to resume"),
             )
             return
-        _submit_pending(aws or _session(opts, ledger, parallelism), ledger, parallelism, output)
+        _submit_pending(opts, aws or _session(opts, ledger, parallelism), ledger, parallelism)
 
 
 def _ask_for_prod(opts: GlobalOptions, ledger: batches.Ledger, *, yes: bool, doing: str, jobs: str) -> None:
@@ -216,10 +217,11 @@ def _ask_for_prod(opts: GlobalOptions, ledger: batches.Ledger, *, yes: bool, doi
 
 
 def _submit_pending(
-    aws: cloud.Aws, ledger: batches.Ledger, parallelism: int, output: Output, planned: Sequence[Any] = ()
+    opts: GlobalOptions, aws: cloud.Aws, ledger: batches.Ledger, parallelism: int, planned: Sequence[Any] = ()
 ) -> None:
     """Under the batch's lock: plan the `planned` new attempts, then submit whatever the ledger has not seen
     started (each exactly once: same names, same inputs)."""
+    output = opts.output
     ledger.repair_tail()
     ledger.add_attempts(planned)
     _adopt_recorded(ledger, output)
@@ -228,7 +230,7 @@ def _submit_pending(
         f"batch {ledger.batch}: {len(ledger.entries) - len(pending)} confirmed started, {len(pending)} to submit"
     )
     jobs = [Job(key=entry.key, name=entry.name, document=entry.document) for entry in pending]
-    _submit(aws, ledger, jobs, parallelism, output)
+    _submit(opts, aws, ledger, jobs, parallelism)
 
 
 def _adopt_recorded(ledger: batches.Ledger, output: Output) -> None:
@@ -303,7 +305,7 @@ def retry(
         ledger = load_batch(directory, batch)  # as it is now that we hold the lock
         latest = {entry.name for entry in ledger.latest()}
         output.info(f"batch {batch}: {plural(len(attempts), 'new attempt')} of the jobs that failed")
-        _submit_pending(aws, ledger, parallelism, output, [a for a in attempts if a[0].name in latest])
+        _submit_pending(opts, aws, ledger, parallelism, [a for a in attempts if a[0].name in latest])
 
 
 def _session(opts: GlobalOptions, ledger: batches.Ledger, parallelism: int) -> cloud.Aws:
@@ -332,19 +334,20 @@ def _batch_summary(ledger: batches.Ledger) -> dict[str, Any]:
 
 
 def _submit(
+    opts: GlobalOptions,
     aws: cloud.Aws,
     ledger: batches.Ledger,
     jobs: Sequence[Job],
     parallelism: int,
-    output: Output,
     *,
     show: bool = True,
 ) -> None:
+    output = opts.output
     submission = Submission(aws, ledger.header.state_machine, parallelism, record=recorder(ledger))
     outcomes = sorted(submission.run(jobs, output), key=lambda outcome: outcome.job.name)
     failed = [outcome for outcome in outcomes if not outcome.started]
     counts = ledger.counts()
-    resume = f"cryoet-release enqueue resume {ledger.batch}"
+    resume = batch_command(opts, "enqueue resume", ledger)
     (output.result if show else _unshown)(
         {
             **_batch_summary(ledger),
@@ -364,9 +367,10 @@ def _submit(
             hint=f"Submit the rest with: {resume}",
         )
     if failed:
+        taken = all(outcome.error_code == NAME_TAKEN for outcome in failed)  # resuming would meet the same names
         raise OperationFailed(
             f"{len(failed)} of {len(outcomes)} submissions failed (listed above)",
-            hint=f"Retry exactly those with: {resume}",
+            hint="Enqueue again with another --batch" if taken else f"Retry exactly those with: {resume}",
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from cryoet_release import batches
@@ -16,6 +17,17 @@ LIST_HINT = "List them with: cryoet-release batches"
 def folder(opts: GlobalOptions, override: Path | None) -> Path:
     """Where the batches are (options.ledger_folder)."""
     return ledger_folder(opts.process.state_dir(), opts.environ, override)
+
+
+def batch_command(opts: GlobalOptions, verb: str, batch: batches.Ledger | str, directory: Path | None = None) -> str:
+    """The command line that goes on with a batch (`verb`: "enqueue resume", "enqueue retry", ...). It names the
+    ledger folder when that is not the default one: without it, the command would find another batch, or none."""
+    if isinstance(batch, batches.Ledger):
+        name, directory = batch.batch, batch.path.parent
+    else:
+        name = batch
+    elsewhere = directory is not None and directory.resolve() != folder(opts, None).resolve()
+    return f"cryoet-release {verb} {name}" + (f" --ledger-dir {shlex.quote(str(directory))}" if elsewhere else "")
 
 
 def sandbox_gone(ledger: batches.Ledger, error: AwsError) -> AwsError:
