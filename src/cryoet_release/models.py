@@ -65,6 +65,7 @@ def _check_repository(value: str) -> str:
 RepositoryName = Annotated[str, AfterValidator(_check_repository)]
 AccountId = Annotated[str, _matching(_ACCOUNT, "an AWS account id is exactly 12 digits")]
 DatasetId = Annotated[str, _matching(_DATASET, "a dataset id is 1-12 digits")]
+DepositionId = Annotated[str, _matching(_DATASET, "a deposition id is 1-12 digits")]
 ExecutionName = Annotated[str, _matching(_EXECUTION_NAME, "an execution name is 1-80 of 0-9 A-Z a-z _ -")]
 BucketName = Annotated[
     str, _matching(_BUCKET, "an S3 bucket name is 3-63 of a-z 0-9 . - and starts and ends with a letter or digit")
@@ -169,6 +170,11 @@ def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
         message = "unknown key" if problem["type"] == "extra_forbidden" else problem["msg"]
         problems.append((".".join(str(part) for part in problem["loc"]), message.removeprefix("Value error, ")))
     return problems
+
+
+def option_of(field: str) -> str:
+    """A validated field as the command line names its option: `include_dataset.0` -> `include-dataset`."""
+    return ".".join(part for part in field.split(".") if not part.isdigit()).replace("_", "-")
 
 
 _ADAPTERS: dict[object, TypeAdapter[Any]] = {}

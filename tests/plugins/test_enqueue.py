@@ -226,6 +226,22 @@ def test_missing_tag_is_refused_and_nothing_starts(portal: dict[str, str]) -> No
     assert started_inputs("staging") == {}
 
 
+def test_pin_digest_of_a_tag_that_is_not_there_says_what_it_needs(portal: dict[str, str]) -> None:
+    result = invoke(
+        "enqueue", "validate", "10000", "--ecr-tag", "never-pushed", "--skip-image-check", "--pin-digest", "--dry-run"
+    )
+    assert result.exit_code == 3
+    assert result.stderr.splitlines()[1] == (
+        "--pin-digest needs the tag's digest: build and push it (cryoet-release build --tag never-pushed), or drop it"
+    )
+
+
+def test_a_dry_run_of_a_batch_name_already_taken_is_refused_as_the_run_would_be(portal: dict[str, str]) -> None:
+    assert invoke("enqueue", "validate", "10000", "--batch", "taken").exit_code == 0
+    dry = invoke("enqueue", "validate", "10000", "--batch", "taken", "--dry-run")
+    assert (dry.exit_code, dry.stderr.splitlines()[0].split(" in ")[0]) == (2, "error: batch 'taken' already exists")
+
+
 def test_wrong_environment_names_what_is_missing(aws: str) -> None:
     seed(environments=("staging",))
     result = invoke("enqueue", "db-import", "--environment", "prod", "--yes", "--include-dataset", "10000")
@@ -238,10 +254,10 @@ def test_wrong_environment_names_what_is_missing(aws: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["db-import", "--filter-datasets", "(unclosed"], "filter-datasets.0: Input should be a valid regular"),
+        (["db-import", "--filter-datasets", "(unclosed"], "filter-datasets: Input should be a valid regular"),
         (
             ["db-import", "--include-dataset", "10a"],
-            "include-dataset.0: '10a' is not valid: a dataset id is 1-12 digits (for a folder of datasets, use"
+            "include-dataset: '10a' is not valid: a dataset id is 1-12 digits (for a folder of datasets, use"
             " --s3-prefix)",
         ),
         (["db-import", "--ecr-tag", ""], "Invalid value for '--ecr-tag': it is empty"),
@@ -257,6 +273,8 @@ def test_wrong_environment_names_what_is_missing(aws: str) -> None:
         ),
         (["validate", "not-an-id"], "'not-an-id' is not valid: a dataset id is 1-12 digits"),
         (["db-import", "--memory", "lots"], "Invalid value for '--memory'"),
+        (["db-import", "--deposition-id", "abc"], "deposition-id: 'abc' is not valid: a deposition id is 1-12 digits"),
+        (["db-import", "--show-input"], "show-input: only with --dry-run: it prints the inputs a dry run would send"),
     ],
 )
 def test_bad_input_is_exit_2_before_anything(portal: dict[str, str], args: list[str], message: str) -> None:

@@ -82,9 +82,11 @@ class Common:
         from pydantic import ValidationError
 
         from cryoet_release.errors import UsageError
-        from cryoet_release.models import validation_problems
+        from cryoet_release.models import option_of, validation_problems
         from cryoet_release_plugins.batch.plan import CommonOptions
 
+        if self.show_input and not self.dry_run:  # it shows what a dry run would send: without one, jobs go out
+            raise UsageError("show-input: only with --dry-run: it prints the inputs a dry run would send")
         try:
             return CommonOptions(
                 environment=self.environment,
@@ -104,7 +106,7 @@ class Common:
             )
         except ValidationError as error:
             field, message = validation_problems(error)[0]
-            raise UsageError(f"{field.replace('_', '-')}: {message}") from None
+            raise UsageError(f"{option_of(field)}: {message}") from None
 
 
 def typer_command(function: Callable[..., Any], *, name: str | None = None, cls: Any = None) -> Any:

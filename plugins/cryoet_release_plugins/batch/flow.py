@@ -87,7 +87,7 @@ def stage(opts: GlobalOptions, request: Request) -> Staged:
     else:
         batches.make_folder(directory)
     batch = batches.check_batch_name(common.batch) if common.batch is not None else new_batch_id()
-    if not common.dry_run and batches.ledger_path(directory, batch).exists():
+    if batches.ledger_path(directory, batch).exists():  # a dry run says so too: the real run would be refused
         raise UsageError(
             f"batch {batch!r} already exists in {directory}",
             hint=batch_command(opts, "enqueue resume", batch, directory),

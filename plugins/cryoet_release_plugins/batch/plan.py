@@ -168,15 +168,18 @@ def resolve_images(
         return Images(tagged, {})
     missing = [role for role, digest in found.items() if digest is None]
     if missing:
-        _refuse_missing(aws, registry, [refs[role] for role in missing], protected)
+        _refuse_missing(aws, registry, [refs[role] for role in missing], protected, checking=check)
     digests = {role: digest for role, digest in found.items() if digest is not None}
     if pin:
         return Images({role: refs[role].model_copy(update={"digest": digests[role]}).pinned for role in refs}, digests)
     return Images(tagged, digests)
 
 
-def _refuse_missing(aws: cloud.Aws, registry: str, missing: Sequence[ImageRef], protected: Sequence[str]) -> None:
-    """Raises ResourceNotFound naming what is missing (a repository, else the tag) and the way to fix it."""
+def _refuse_missing(
+    aws: cloud.Aws, registry: str, missing: Sequence[ImageRef], protected: Sequence[str], *, checking: bool = True
+) -> None:
+    """Raises ResourceNotFound naming what is missing (a repository, else the tag) and the way to fix it (`checking`:
+    the image check is on; off, it is --pin-digest that needs the tag)."""
     where = f"the registry of account {registry} ({aws.region})"
     repositories = [
         ref.repository for ref in missing if cloud.repository(aws, registry_id=registry, name=ref.repository) is None
@@ -190,8 +193,10 @@ def _refuse_missing(aws: cloud.Aws, registry: str, missing: Sequence[ImageRef], 
     names = ", ".join(ref.tagged for ref in missing)
     if tag in protected:
         hint = f"CI publishes {tag!r} on merge to main; check --region, or push a tag of your own and pass --ecr-tag"
-    else:
+    elif checking:
         hint = f"Build and push it with: cryoet-release build --tag {tag} --region {aws.region} (or --skip-image-check)"
+    else:
+        hint = f"--pin-digest needs the tag's digest: build and push it (cryoet-release build --tag {tag}), or drop it"
     raise ResourceNotFound(f"image tag not found where the jobs pull from: {names}", hint=hint)
 
 

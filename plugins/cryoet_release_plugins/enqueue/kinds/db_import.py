@@ -63,11 +63,11 @@ class DbImport(DatasetOptions, Kind):
     ] = False
 
     def __post_init__(self) -> None:
-        from cryoet_release.models import DatasetId, validate_option
+        from cryoet_release.models import DepositionId, validate_option
 
         super().__post_init__()
         for deposition in self.deposition_id or []:
-            validate_option(DatasetId, deposition, "deposition-id")
+            validate_option(DepositionId, deposition, "deposition-id")
 
     def bucket(self, planning: Planning) -> str:
         from cryoet_release.models import BucketName, validate_option

@@ -65,7 +65,7 @@ class DatasetOptions:
 
         from cryoet_release.errors import UsageError
         from cryoet_release.lookup import DatasetSelection
-        from cryoet_release.models import validation_problems
+        from cryoet_release.models import option_of, validation_problems
 
         try:
             return DatasetSelection.model_validate(
@@ -80,4 +80,4 @@ class DatasetOptions:
             field, message = validation_problems(error)[0]
             if field.startswith("include_dataset"):
                 message += " (for a folder of datasets, use --s3-prefix)"
-            raise UsageError(f"{field.replace('_', '-')}: {message}") from None
+            raise UsageError(f"{option_of(field)}: {message}") from None

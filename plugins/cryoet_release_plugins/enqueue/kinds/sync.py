@@ -52,11 +52,11 @@ class Sync(DatasetOptions, Kind):
     sync_dataset: Annotated[bool, typer.Option(help="Sync the selected datasets (off: depositions only).")] = True
 
     def __post_init__(self) -> None:
-        from cryoet_release.models import BucketName, DatasetId, validate_option
+        from cryoet_release.models import BucketName, DepositionId, validate_option
 
         super().__post_init__()
         for deposition in self.include_deposition or []:
-            validate_option(DatasetId, deposition, "include-deposition")
+            validate_option(DepositionId, deposition, "include-deposition")
         for option, bucket in (("input-bucket", self.input_bucket), ("output-bucket", self.output_bucket)):
             if bucket is not None:
                 validate_option(BucketName, bucket, option)
