@@ -116,6 +116,11 @@ def test_strict_mode_turns_a_broken_plugin_into_exit_2(
     err = capsys.readouterr().err
     assert "RuntimeError: boom at import" in err
     assert "Traceback" not in err
+    with pytest.raises(SystemExit) as caught:
+        main(["plugins", "--json"])
+    assert caught.value.code == 2
+    document = json.loads(capsys.readouterr().out)  # one document on stdout, as every --json error
+    assert "boom at import" in document["error"]["message"]
 
 
 def test_same_name_twice_has_a_deterministic_winner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

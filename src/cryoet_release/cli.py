@@ -406,7 +406,9 @@ def main(
     signal.signal(signal.SIGTERM, _terminate)
     try:
         app = build_app(entry_points, process)
-    except ReleaseError as error:
-        Output().error(error.message, error.exit_code, error.hint)
+    except ReleaseError as error:  # before any parsing: --json is looked for as _fail does
+        args = list(sys.argv[1:] if argv is None else argv)
+        wants_json = "--json" in (args[: args.index("--")] if "--" in args else args)
+        Output(json_mode=wants_json).error(error.message, error.exit_code, error.hint)
         sys.exit(int(error.exit_code))
     app(args=list(argv) if argv is not None else None, prog_name="cryoet-release")
