@@ -327,9 +327,9 @@ def object_exists(aws: Aws, bucket: str, key: str, *, unsigned: bool = False) ->
 
 
 @aws_call
-def folder_exists(aws: Aws, bucket: str, prefix: str) -> bool:
+def folder_exists(aws: Aws, bucket: str, prefix: str, *, unsigned: bool = False) -> bool:
     """Whether any key starts with `prefix` (one ListObjectsV2 of at most one key). Raises ResourceNotFound."""
-    s3 = aws.client("s3")
+    s3 = aws.client("s3", unsigned=unsigned)
     try:
         listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
     except s3.exceptions.NoSuchBucket:

@@ -50,9 +50,12 @@ class Lookup:
             return list(pool.map(check, items))
 
     def existing(self, bucket: str, keys: Sequence[str], *, unsigned: bool = False) -> list[bool]:
-        """Whether each key exists (concurrent HEAD requests)."""
+        """Whether each key exists (concurrent HEAD requests). Raises ResourceNotFound when it is the bucket that
+        is missing: a HEAD's 404 does not say which (one listing does, asked only when a key is missing)."""
         try:
-            return self._each(lambda key: cloud.object_exists(self.aws, bucket, key, unsigned=unsigned), keys)
+            found = self._each(lambda key: cloud.object_exists(self.aws, bucket, key, unsigned=unsigned), keys)
+            if not all(found):
+                cloud.folder_exists(self.aws, bucket, "", unsigned=unsigned)
         except AccessDenied as error:
             if unsigned:
                 raise AccessDenied(
@@ -60,6 +63,7 @@ class Lookup:
                     hint="Drop --anonymous, or import from a public bucket (--s3-bucket)",
                 ) from None
             raise AccessDenied(f"S3 bucket {bucket!r}: {error.message}") from None
+        return found
 
     def datasets(self, bucket: str, selection: DatasetSelection, *, unsigned: bool = False) -> list[str]:
         """Dataset ids that hold a dataset_metadata.json.

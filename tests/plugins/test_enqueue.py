@@ -236,6 +236,20 @@ def test_pin_digest_of_a_tag_that_is_not_there_says_what_it_needs(portal: dict[s
     )
 
 
+@pytest.mark.parametrize(
+    "args",
+    [("db-import", "--include-dataset", "10000", "--s3-bucket", "nosuchbucket"),
+     ("sync", "--include-dataset", "10000", "--input-bucket", "nosuchbucket")],
+    ids=["db-import", "sync"],
+)  # fmt: skip
+def test_a_bucket_that_does_not_exist_is_named_not_taken_for_missing_datasets(
+    portal: dict[str, str], args: tuple[str, ...]
+) -> None:
+    result = invoke("enqueue", *args, "--dry-run")
+    assert result.exit_code == 3
+    assert result.stderr == "error: S3 bucket 'nosuchbucket' does not exist in this account\n"
+
+
 def test_a_dry_run_of_a_batch_name_already_taken_is_refused_as_the_run_would_be(portal: dict[str, str]) -> None:
     assert invoke("enqueue", "validate", "10000", "--batch", "taken").exit_code == 0
     dry = invoke("enqueue", "validate", "10000", "--batch", "taken", "--dry-run")
