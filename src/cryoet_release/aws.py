@@ -41,7 +41,6 @@ from cryoet_release.errors import (
     UsageError,
 )
 from cryoet_release.models import AwsRegion, partition_of, validate_as, validation_problems
-from cryoet_release.quotas import Quota
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -66,7 +65,7 @@ class Aws:
         *,
         environ: Mapping[str, str] | None = None,
         max_pool_connections: int = 10,
-        rate_limits: Mapping[str, Quota] | None = None,
+        rate_limits: Mapping[str, quotas.Override] | None = None,
     ):
         self.profile = profile
         self._region_flag = region

@@ -80,10 +80,10 @@ class EnvironmentConfig(_Strict):
 
 
 class RateLimit(_Strict):
-    bucket: float = Field(gt=0, le=100_000)
-    """Requests that may go at once after a pause."""
-    refill: float = Field(gt=0, le=100_000)
-    """Requests per second, steadily."""
+    bucket: float | None = Field(default=None, gt=0, le=100_000)
+    """Requests that may go at once after a pause (None: the default share of the documented quota)."""
+    refill: float | None = Field(default=None, gt=0, le=100_000)
+    """Requests per second, steadily (None: the default share of the documented quota)."""
 
 
 RateLimitedAction = Literal["StartExecution", "DescribeExecution", "ListExecutions"]

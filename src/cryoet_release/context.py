@@ -142,10 +142,9 @@ class GlobalOptions:
         """A session for --profile (or `profile`) and `region` (else --region, else boto3's chain), sized for that
         many threads."""
         from cryoet_release.aws import Aws
-        from cryoet_release.quotas import Quota
 
         limits = {
-            str(action): Quota(limit.bucket, limit.refill) for action, limit in self.config().config.rate_limits.items()
+            str(action): (limit.bucket, limit.refill) for action, limit in self.config().config.rate_limits.items()
         }
         return Aws(
             profile or self.profile, region or self.region, environ=self.environ,

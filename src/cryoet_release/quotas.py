@@ -53,6 +53,10 @@ def documented(action: str, region: str) -> Quota:
     return busiest if region in BUSIEST_REGIONS else elsewhere
 
 
+Override = tuple[float | None, float | None]
+"""A configured (bucket, refill); None: that part's default."""
+
+
 def default_limit(action: str, region: str) -> Quota:
     quota, (of_bucket, of_refill) = documented(action, region), SHARE[action]
     return Quota(max(1.0, quota.bucket * of_bucket), quota.refill * of_refill)
@@ -121,13 +125,15 @@ _LIMITERS: dict[tuple[str, str], Limiter] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
-def limiter(action: str, region: str, overrides: Mapping[str, Quota] | None = None) -> Limiter | None:
-    """The process's one limiter of `action` in `region` (None: the action is not limited)."""
+def limiter(action: str, region: str, overrides: Mapping[str, Override] | None = None) -> Limiter | None:
+    """The process's one limiter of `action` in `region` (None: the action is not limited); a configured part of
+    its limit replaces that part of the default."""
     if action not in DOCUMENTED:
         return None
     with _REGISTRY_LOCK:
         key = (action, region)
         if key not in _LIMITERS:
-            limit = (overrides or {}).get(action) or default_limit(action, region)
-            _LIMITERS[key] = Limiter(limit)
+            default = default_limit(action, region)
+            bucket, refill = (overrides or {}).get(action, (None, None))
+            _LIMITERS[key] = Limiter(Quota(bucket or default.bucket, refill or default.refill))
         return _LIMITERS[key]

@@ -367,12 +367,17 @@ def test_a_throttled_read_slows_every_client_of_the_process(
 
 def test_rate_limits_are_configurable(aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "cryoet-release.toml"
-    config.write_text("[rate_limits.DescribeExecution]\nbucket = 2\nrefill = 50\n")
+    config.write_text(
+        "[rate_limits.DescribeExecution]\nbucket = 2\nrefill = 50\n[rate_limits.ListExecutions]\nrefill = 1\n"
+    )
     monkeypatch.setenv("CRYOET_RELEASE_CONFIG", str(config))
     seed()
     assert invoke("enqueue", "validate", "10000", "--batch", "configured").exit_code == 0
     assert invoke("status", "configured").exit_code == 0
     assert quotas._LIMITERS[("DescribeExecution", "us-west-2")].limit == quotas.Quota(2, 50)
+    listing = quotas.limiter("ListExecutions", "us-west-2")  # only its refill configured: the default bucket
+    assert listing is not None
+    assert listing.limit == quotas.Quota(quotas.default_limit("ListExecutions", "us-west-2").bucket, 1)
     shown = invoke("config", "show").stdout
     assert "rate_limits.DescribeExecution.refill" in " ".join(shown.split())
     bad = tmp_path / "bad.toml"
