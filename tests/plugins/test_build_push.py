@@ -388,6 +388,11 @@ def test_queue_says_when_the_config_differs_from_the_one_in_the_image(
     (configs / "c.yaml").write_text("standardization_config:\n  source_prefix: elsewhere\n")
     assert "ingestion_tools/dataset_configs/c.yaml differs from the revision the image was built from" in queue()
 
+    assert invoke("build", "--tag", "cfg", "--image", "ingestor").exit_code == 0  # from this uncommitted copy
+    said = queue()
+    assert "differs from the revision" not in said  # the image may well carry this very copy
+    assert "with uncommitted changes: it may carry your copy of ingestion_tools/dataset_configs/c.yaml" in said
+
 
 def test_build_outside_a_portal_checkout_says_what_it_looked_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

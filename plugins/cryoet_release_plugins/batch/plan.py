@@ -296,10 +296,17 @@ def _warn_if_changed_since_build(
     except (AwsError, OperationFailed) as error:
         output.warn(f"could not read which revision {repository}:{reference} was built from: {error.message}")
         return
-    revision = labels.get(REVISION_LABEL, "").removesuffix("-dirty")
+    label = labels.get(REVISION_LABEL, "")
+    revision = label.removesuffix("-dirty")
     if not revision or revision == "unknown":
         return
     changed = git.changed_since(root, revision, local)
+    if changed and label.endswith("-dirty"):  # built with uncommitted changes: the commit does not say what it holds
+        output.info(
+            f"the image was built from {revision[:12]} with uncommitted changes: it may carry your copy of"
+            f" {local.relative_to(root)}, or another"
+        )
+        return
     if changed is None:
         output.warn(
             f"the image was built from {revision[:12]}, which this checkout does not have: {local.name} may differ"
