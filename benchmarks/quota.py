@@ -186,8 +186,8 @@ def report_time(first: Run, fake_cpu: float, *, lifted: bool) -> None:
     )
     per_job = first.recording / max(len(first.outcomes), 1) * 1000
     print(
-        f"  recording outcomes: {first.recording:.1f} thread-seconds, {per_job:.2f} ms a job (one fsync'ed append"
-        " each, one at a time under the ledger's lock, the wait for it included)"
+        f"  recording outcomes: {first.recording:.1f} thread-seconds, {per_job:.2f} ms a job (one append each,"
+        " written one at a time under the ledger's lock and fsync'ed outside it, the waits included)"
     )
 
 
