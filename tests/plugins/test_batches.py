@@ -413,7 +413,7 @@ def interrupt_at(tmp_path: Path, batch: str, started: int) -> tuple[int, str]:
     )
 
 
-@pytest.mark.parametrize("at", [50, 250, 500])
+@pytest.mark.parametrize("at", [50, 500])  # early and late: the same machinery between
 def test_ctrl_c_stops_submitting_and_resume_completes_exactly_once(portal: str, tmp_path: Path, at: int) -> None:
     batch = f"ctrl-c-{at}"
     code, terminal = interrupt_at(tmp_path, batch, at)
