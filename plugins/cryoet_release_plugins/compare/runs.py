@@ -59,12 +59,9 @@ def compare_trees(
     tree_a = Tree.parse(a, aws_a, name="A")
     tree_b = Tree.parse(b, aws_b, unsigned=anonymous, name="B")
     comparison = compare(tree_a, tree_b, workers=parallelism, skip=excluded(exclude))
-    counts = comparison.counts
-    held = {tree_a.url: counts["same"] + counts["changed"] + counts["only_a"]}
-    held[tree_b.url] = counts["same"] + counts["changed"] + counts["only_b"]
-    empty = [url for url, count in held.items() if count == 0]
+    empty = [tree.url for tree, held in zip((tree_a, tree_b), comparison.held(), strict=True) if not held]
     said = " that --exclude leaves" if exclude else ""
-    if len(empty) == len(held):  # two mistyped prefixes would otherwise pass as identical
+    if len(empty) == 2:  # two mistyped prefixes would otherwise pass as identical
         raise UsageError(f"nothing to compare: no object{said} under {' nor '.join(empty)}")
     for url in empty:
         output.warn(f"no object{said} under {url}: is the prefix right?")
@@ -308,7 +305,8 @@ def _verdict(
     comparisons = _compare_runs(opts, record, broken_runs, parallelism)
     differ = [(dataset, c) for dataset, c in comparisons if not c.identical]
     identical = not differ and not broken_runs
-    verdict = " and ".join(["failed"] * bool(broken_runs) + ["different"] * bool(differ)) or "identical"
+    outcome = [word for word, seen in (("failed", broken_runs), ("different", differ)) if seen]  # failures first
+    verdict = " and ".join(outcome) or "identical"
     document = {
         "compare": record.id,
         "done": True,
@@ -332,7 +330,7 @@ def _verdict(
         if identical:
             output.plain(f"\nverdict: no difference. head {record.head.tag} produced what base produced, {runs}")
         else:  # a failed job is a failure, never a difference
-            said = " and ".join(["failures"] * bool(broken_runs) + ["differences"] * bool(differ))
+            said = " and ".join({"failed": "failures", "different": "differences"}[word] for word in outcome)
             found = [f"{plural(sum(len(i) for i in failures.values()), 'job')} failed"] if broken_runs else []
             found += [f"{dataset}: {verdict_line(c, SIDES)}" for dataset, c in differ]
             output.plain(f"\nverdict: {said} ({'; '.join(found)})")

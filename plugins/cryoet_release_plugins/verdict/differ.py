@@ -202,6 +202,11 @@ class Comparison:
     def identical(self) -> bool:
         return self.counts["changed"] == self.counts["only_a"] == self.counts["only_b"] == 0
 
+    def held(self) -> tuple[int, int]:
+        """How many objects each tree holds (of those compared)."""
+        both = self.counts["same"] + self.counts["changed"]
+        return both + self.counts["only_a"], both + self.counts["only_b"]
+
     def array_of(self, key: str) -> Array:
         """The zarr array a key belongs to: the deepest folder known to hold a .zarray, else the key's folder."""
         folder = posixpath.dirname(key)
